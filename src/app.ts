@@ -1,0 +1,94 @@
+import path from 'node:path';
+import express, { type Express } from 'express';
+import cookieParser from 'cookie-parser';
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Db } from './db/client.js';
+import { SqliteSessionStore } from './db/session-store.js';
+import { csrfProtection, exposeCsrfToken } from './http/csrf.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { readFlash } from './http/flash.js';
+import { requestLogger } from './http/logging.js';
+import { createRateLimits } from './http/rate-limit.js';
+import { originCheck, setUpSecurityHeaders } from './http/security.js';
+import { setUpSession } from './http/session.js';
+import { setUpViews } from './http/views.js';
+import { projectRoot, publicDir } from './paths.js';
+import { createAuthController } from './modules/auth/auth.controller.js';
+import { loadCurrentUser, requireUser } from './modules/auth/auth.middleware.js';
+import { createUserRepository } from './modules/auth/auth.repository.js';
+import { authRoutes } from './modules/auth/auth.routes.js';
+import { createAuthService } from './modules/auth/auth.service.js';
+import { createBcryptHasher } from './modules/auth/password-hasher.js';
+import { createDashboardController } from './modules/dashboard/dashboard.controller.js';
+import { createHomeController } from './modules/home/home.controller.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface App {
+  app: Express;
+  sessionStore: SqliteSessionStore;
+  /** Stops timers the app started; the caller owns the database and the server. */
+  close(): void;
+}
+
+/**
+ * Builds the whole application from its dependencies and never listens: server.ts starts
+ * it, tests drive it in-process with supertest.
+ */
+export function createApp(deps: AppDeps): App {
+  const { config, db, logger, clock } = deps;
+  const app = express();
+
+  // Composition root: repositories, then services, then controllers.
+  const users = createUserRepository(db);
+  const hasher = createBcryptHasher(config.bcryptCost);
+  const auth = createAuthService({ users, hasher, config, clock });
+  const limits = createRateLimits(db, config);
+  const sessionStore = new SqliteSessionStore(db, {
+    defaultMaxAgeMs: config.sessionMaxAgeMs,
+    now: () => clock.now().getTime(),
+    pruneIntervalMs: config.env === 'test' ? undefined : 15 * 60 * 1000,
+  });
+  sessionStore.prune();
+
+  const authController = createAuthController({ auth, limits, config });
+  const dashboard = createDashboardController({ config });
+  const home = createHomeController({ db });
+
+  setUpViews(app, config);
+  app.use(requestLogger(logger));
+  setUpSecurityHeaders(app, config);
+
+  app.use('/static', express.static(publicDir, { maxAge: '1d', index: false }));
+  app.use(
+    '/static/vendor/pico',
+    express.static(path.join(projectRoot, 'node_modules/@picocss/pico/css'), { maxAge: '7d', index: false }),
+  );
+  app.get('/healthz', home.getHealth);
+
+  app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
+  app.use(express.json({ limit: '100kb', strict: true }));
+  app.use(cookieParser(config.sessionSecret));
+  setUpSession(app, config, sessionStore);
+  app.use(originCheck(config));
+  app.use(csrfProtection);
+  app.use(exposeCsrfToken);
+  app.use(readFlash);
+  app.use(loadCurrentUser(users));
+
+  app.get('/', home.getHome);
+  app.use('/auth', authRoutes(authController));
+  app.get('/dashboard', requireUser, dashboard.getDashboard);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(config, logger));
+
+  return { app, sessionStore, close: () => sessionStore.close() };
+}

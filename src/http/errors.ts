@@ -1,0 +1,60 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+import type { Config } from '../config.js';
+
+const wantsJson = (req: Request) =>
+  req.path.startsWith('/api/') || (req.is('application/json') !== false && req.is('application/json') !== null) || req.accepts(['html', 'json']) === 'json';
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  if (wantsJson(req)) {
+    res.status(404).json({ error: 'Not found' });
+    return;
+  }
+  res.status(404).render('errors/404.njk', { title: 'Page not found' });
+};
+
+/** Status for errors raised by body-parser and friends, which carry their own 4xx. */
+function statusOf(err: unknown): number {
+  if (err instanceof AppError) return err.status;
+  const candidate = (err as { status?: unknown; statusCode?: unknown } | null) ?? {};
+  const status = Number(candidate.status ?? candidate.statusCode);
+  return Number.isInteger(status) && status >= 400 && status < 600 ? status : 500;
+}
+
+const clientMessages: Record<number, string> = {
+  400: 'The request could not be understood.',
+  403: 'You do not have access to this page.',
+  404: 'Page not found.',
+  413: 'That was too much data. Shorten the form and try again.',
+  415: 'Unsupported content type.',
+};
+
+/** The one place errors become responses. Details of 5xx never reach the client in production. */
+export function errorHandler(config: Config, logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const status = statusOf(err);
+    if (status >= 500) logger.error({ err, url: req.originalUrl }, 'request failed');
+    if (res.headersSent) return;
+
+    const message =
+      err instanceof AppError
+        ? err.message
+        : status >= 500
+          ? 'Something went wrong on our side. Please try again.'
+          : (clientMessages[status] ?? 'The request could not be processed.');
+    if (err instanceof AppError && err.options.retryAfterSec) res.setHeader('Retry-After', String(err.options.retryAfterSec));
+
+    if (wantsJson(req)) {
+      res.status(status).json({ error: message });
+      return;
+    }
+    const view = status === 404 ? 'errors/404.njk' : status >= 500 ? 'errors/500.njk' : 'errors/4xx.njk';
+    res.status(status).render(view, {
+      title: status >= 500 ? 'Server error' : message,
+      status,
+      message,
+      detail: !config.isProduction && status >= 500 && err instanceof Error ? err.stack : undefined,
+    });
+  };
+}

@@ -1,0 +1,43 @@
+import type { Express, Request } from 'express';
+import session from 'express-session';
+import type { Config } from '../config.js';
+import type { SqliteSessionStore } from '../db/session-store.js';
+
+export const sessionCookieName = (config: Config) => (config.isProduction ? '__Host-sid' : 'sid');
+
+/**
+ * Sessions are created only when something is stored in them (a CSRF token for a form, a
+ * login), so anonymous pages without forms set no cookie.
+ */
+export function setUpSession(app: Express, config: Config, store: SqliteSessionStore): void {
+  if (config.trustProxy > 0) app.set('trust proxy', config.trustProxy);
+  app.use(
+    session({
+      name: sessionCookieName(config),
+      secret: config.sessionSecret,
+      store,
+      resave: false,
+      saveUninitialized: false,
+      rolling: false,
+      unset: 'destroy',
+      proxy: config.trustProxy > 0,
+      cookie: {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: config.isProduction,
+        path: '/',
+        maxAge: config.sessionMaxAgeMs,
+      },
+    }),
+  );
+}
+
+const promisify =
+  (method: 'regenerate' | 'destroy' | 'save') =>
+  (req: Request): Promise<void> =>
+    new Promise((resolve, reject) => req.session[method]((err: unknown) => (err ? reject(err) : resolve())));
+
+/** A fresh session id for a fresh identity: the old id (and anything planted in it) is gone. */
+export const regenerateSession = promisify('regenerate');
+export const destroySession = promisify('destroy');
+export const saveSession = promisify('save');

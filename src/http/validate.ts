@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+export type FieldErrors = Record<string, string>;
+
+export type Parsed<T> = { ok: true; data: T } | { ok: false; errors: FieldErrors };
+
+/**
+ * Runs a zod schema over untrusted input and keeps the first message per field, which is
+ * what a form shows next to each input.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): Parsed<z.output<S>> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return { ok: true, data: result.data };
+  const errors: FieldErrors = {};
+  for (const issue of result.error.issues) {
+    const key = String(issue.path[0] ?? 'form');
+    errors[key] ??= issue.message;
+  }
+  return { ok: false, errors };
+}
+
+/** Echoes submitted text fields back into a form, never the password and never non-strings. */
+export function formValues(body: unknown, fields: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  if (!body || typeof body !== 'object') return values;
+  for (const field of fields) {
+    const value = (body as Record<string, unknown>)[field];
+    if (typeof value === 'string') values[field] = value.slice(0, 500);
+  }
+  return values;
+}

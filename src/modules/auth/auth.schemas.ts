@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { dictionary } from '@zxcvbn-ts/language-common';
+import { ReferralCodeInputSchema } from '../referral/referral-code.js';
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary['passwords-common']);
+
+export const PASSWORD_MIN_CHARS = 8;
+export const PASSWORD_MAX_BYTES = 72;
+
+const requiredString = (message: string) => z.string({ error: message });
+
+/** Trimmed; lower-cased only for uniqueness and lookup (see normalizeEmail). */
+export const EmailSchema = requiredString('Enter your email address.')
+  .max(1000, 'That email address is too long.')
+  .refine((v) => !CONTROL_CHARS.test(v), 'Email addresses cannot contain line breaks or control characters.')
+  .transform((v) => v.trim())
+  .pipe(
+    z
+      .string()
+      .min(1, 'Enter your email address.')
+      .max(254, 'That email address is too long.')
+      .regex(/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:".]{2,}$/, 'Enter a valid email address, like name@example.com.'),
+  );
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export const NameSchema = requiredString('Enter your name.')
+  .max(1000, 'Use at most 60 characters.')
+  .refine((v) => !CONTROL_CHARS.test(v), 'Names cannot contain line breaks or control characters.')
+  .transform((v) => v.trim().replace(/\s+/g, ' '))
+  .pipe(z.string().min(1, 'Enter your name.').max(60, 'Use at most 60 characters.'));
+
+/**
+ * bcrypt reads at most 72 bytes and stops at a NUL byte, so both are refused outright
+ * rather than silently ignored.
+ */
+export const PasswordSchema = requiredString('Enter a password.')
+  .refine((v) => [...v].length >= PASSWORD_MIN_CHARS, `Use at least ${PASSWORD_MIN_CHARS} characters.`)
+  .refine(
+    (v) => Buffer.byteLength(v, 'utf8') <= PASSWORD_MAX_BYTES,
+    `Use at most ${PASSWORD_MAX_BYTES} bytes (72 plain letters or digits; accented letters and emoji take 2 to 4 bytes each).`,
+  )
+  .refine((v) => !v.includes('\u0000'), 'Passwords cannot contain a NUL character.')
+  .refine((v) => !COMMON_PASSWORDS.has(v.toLowerCase()), 'That password is one of the most common ones. Choose something less guessable.');
+
+export const SignupSchema = z.object({
+  name: NameSchema,
+  email: EmailSchema,
+  password: PasswordSchema,
+  referral_code: ReferralCodeInputSchema,
+});
+export type SignupInput = z.output<typeof SignupSchema>;
+
+/** Login does not re-check the password policy: old passwords must keep working. */
+export const LoginSchema = z.object({
+  email: EmailSchema,
+  password: requiredString('Enter your password.').min(1, 'Enter your password.').max(1000, 'That password is too long.'),
+  next: z.string().optional().catch(undefined),
+});
+export type LoginInput = z.output<typeof LoginSchema>;

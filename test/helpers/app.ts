@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { createApp } from '../../src/app.js';
+import type { Clock } from '../../src/clock.js';
+import { loadConfig, type Env } from '../../src/config.js';
+import { openDatabase, type Db } from '../../src/db/client.js';
+import { runMigrations } from '../../src/db/migrate.js';
+
+export interface TestClock extends Clock {
+  advance(ms: number): void;
+  set(date: Date): void;
+}
+
+export function createTestClock(start = new Date('2026-01-15T12:00:00Z')): TestClock {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    advance: (ms) => {
+      now += ms;
+    },
+    set: (date) => {
+      now = date.getTime();
+    },
+  };
+}
+
+/** Generous limits so only the rate-limit tests ever meet a 429. */
+export const relaxedLimits: Partial<Env> = {
+  RATE_LOGIN_PER_EMAIL_IP: '1000',
+  RATE_LOGIN_PER_IP: '10000',
+  RATE_SIGNUP_PER_IP: '10000',
+  RATE_APPLY_PER_USER: '1000',
+  RATE_CLICK_PER_IP: '10000',
+  RATE_RESET_PER_ACCOUNT: '1000',
+  RATE_RESET_PER_IP: '10000',
+};
+
+export function tempDir(prefix = 'referral-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A fresh migrated database file, as every test file gets. */
+export function freshDatabase(dir = tempDir()): { db: Db; file: string } {
+  const file = path.join(dir, 'app.db');
+  const db = openDatabase(file);
+  runMigrations(db);
+  return { db, file };
+}
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>['app'];
+  db: Db;
+  dir: string;
+  clock: TestClock;
+  config: ReturnType<typeof loadConfig>;
+  sessionStore: ReturnType<typeof createApp>['sessionStore'];
+  request: () => supertest.Agent;
+  close(): void;
+}
+
+export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock } = {}): TestApp {
+  const dir = tempDir();
+  const { db, file } = freshDatabase(dir);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_FILE: file,
+    SESSION_SECRET: 'test-secret-test-secret-test-secret-0123',
+    BCRYPT_COST: '4',
+    LOG_LEVEL: 'silent',
+    ...relaxedLimits,
+    ...env,
+  } as Record<string, string>);
+  const clock = options.clock ?? createTestClock();
+  const logger = pino({ level: 'silent' });
+  const built = createApp({ config, db, logger, clock });
+  return {
+    app: built.app,
+    db,
+    dir,
+    clock,
+    config,
+    sessionStore: built.sessionStore,
+    request: () => supertest.agent(built.app),
+    close() {
+      built.close();
+      db.$client.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
