@@ -36,6 +36,7 @@ export const readFlash: RequestHandler = (req: Request, res, next) => {
       // A tampered or stale cookie is simply dropped.
     }
   }
-  if (req.cookies?.[COOKIE] !== undefined && req.method === 'GET') res.clearCookie(COOKIE, { path: '/' });
+  const present = req.signedCookies?.[COOKIE] !== undefined || req.cookies?.[COOKIE] !== undefined;
+  if (present && req.method === 'GET') res.clearCookie(COOKIE, { path: '/' });
   next();
 };

@@ -1,0 +1,128 @@
+import crypto from 'node:crypto';
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { createApp } from '../../src/app.js';
+import { openDatabase } from '../../src/db/client.js';
+import type { TestApp } from './app.js';
+
+/** The Set-Cookie lines of a response, always as an array. */
+export function setCookies(res: { headers: Record<string, unknown> }): string[] {
+  const raw = res.headers['set-cookie'];
+  if (raw === undefined) return [];
+  return Array.isArray(raw) ? raw.map(String) : [String(raw)];
+}
+
+/** The Set-Cookie line for one cookie name, if the response set it. */
+export function setCookieLine(res: { headers: Record<string, unknown> }, name: string): string | undefined {
+  return setCookies(res).find((line) => line.startsWith(`${name}=`));
+}
+
+/** The raw (still URL-encoded) value of a cookie the response set. */
+export function cookieValue(res: { headers: Record<string, unknown> }, name: string): string | undefined {
+  const line = setCookieLine(res, name);
+  if (!line) return undefined;
+  return line.slice(name.length + 1).split(';')[0];
+}
+
+/** A request without a cookie jar: only the headers the test sets are sent. */
+export function bare(t: TestApp): supertest.SuperTest<supertest.Test> {
+  return supertest(t.app) as unknown as supertest.SuperTest<supertest.Test>;
+}
+
+/** Signs a cookie value the way cookie-signature (and so express-session) does. */
+export function signCookie(value: string, secret: string): string {
+  const mac = crypto.createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
+  return `s:${value}.${mac}`;
+}
+
+/** The session id inside a signed `sid` cookie value ("s%3A<sid>.<mac>"). */
+export function sessionIdOf(cookie: string): string {
+  const decoded = decodeURIComponent(cookie);
+  if (!decoded.startsWith('s:')) throw new Error(`not a signed cookie: ${cookie}`);
+  return decoded.slice(2, decoded.lastIndexOf('.'));
+}
+
+const entities: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" };
+export const unescapeHtml = (s: string) => s.replace(/&(?:amp|lt|gt|quot|#39);/g, (m) => entities[m] ?? m);
+
+/** The message rendered next to one form field (`<small id="e-<field>">`), or undefined. */
+export function fieldError(html: string, field: string): string | undefined {
+  const match = new RegExp(`<small id="e-${field}"[^>]*>([^<]*)</small>`).exec(html);
+  return match?.[1] === undefined ? undefined : unescapeHtml(match[1].trim());
+}
+
+/** The form-level error shown above a form (role="alert"), or undefined. */
+export function formError(html: string): string | undefined {
+  const match = /<p class="flash flash-error" role="alert">([^<]*)<\/p>/.exec(html);
+  return match?.[1] === undefined ? undefined : unescapeHtml(match[1].trim());
+}
+
+/** The value attribute of the input with this name, or undefined when the input has none. */
+export function inputValue(html: string, name: string): string | undefined {
+  const tag = new RegExp(`<input[^>]*\\bname="${name}"[^>]*>`).exec(html)?.[0];
+  if (!tag) return undefined;
+  const value = /\bvalue="([^"]*)"/.exec(tag)?.[1];
+  return value === undefined ? undefined : unescapeHtml(value);
+}
+
+interface UserRow {
+  id: number;
+  name: string;
+  email: string;
+  email_normalized: string;
+  referral_code: string;
+  status: string;
+  password_hash: string;
+}
+
+export function userByEmail(t: TestApp, emailNormalized: string): UserRow | undefined {
+  return t.db.$client.prepare('select * from users where email_normalized = ?').get(emailNormalized) as UserRow | undefined;
+}
+
+export function countUsers(t: TestApp, emailNormalized?: string): number {
+  const row = (
+    emailNormalized === undefined
+      ? t.db.$client.prepare('select count(*) as n from users').get()
+      : t.db.$client.prepare('select count(*) as n from users where email_normalized = ?').get(emailNormalized)
+  ) as { n: number };
+  return row.n;
+}
+
+export function setUserStatus(t: TestApp, emailNormalized: string, status: 'active' | 'disabled'): void {
+  t.db.$client.prepare('update users set status = ? where email_normalized = ?').run(status, emailNormalized);
+}
+
+export function sessionRow(t: TestApp, sid: string): { sid: string; user_id: number | null } | undefined {
+  return t.db.$client.prepare('select sid, user_id from sessions where sid = ?').get(sid) as
+    | { sid: string; user_id: number | null }
+    | undefined;
+}
+
+/**
+ * A second app instance on its own connection to the same database file, standing in for
+ * another worker process. It shares `t`'s config and clock. Close it (or call
+ * closeSiblings) before closing `t`, which deletes the directory.
+ */
+export function siblingApp(t: TestApp): TestApp {
+  const db = openDatabase(t.config.databaseFile);
+  const built = createApp({ config: t.config, db, logger: pino({ level: 'silent' }), clock: t.clock });
+  const sibling: TestApp = {
+    ...t,
+    app: built.app,
+    db,
+    sessionStore: built.sessionStore,
+    request: () => supertest.agent(built.app),
+    close() {
+      built.close();
+      db.$client.close();
+    },
+  };
+  siblings.push(sibling);
+  return sibling;
+}
+
+const siblings: TestApp[] = [];
+/** Closes every sibling app opened so far (call before closing the original apps). */
+export function closeSiblings(): void {
+  for (const s of siblings.splice(0)) s.close();
+}
