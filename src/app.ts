@@ -23,6 +23,11 @@ import { createAuthService } from './modules/auth/auth.service.js';
 import { createBcryptHasher } from './modules/auth/password-hasher.js';
 import { createDashboardController } from './modules/dashboard/dashboard.controller.js';
 import { createHomeController } from './modules/home/home.controller.js';
+import { createLeaderboard } from './modules/referral/leaderboard.js';
+import { createReferralController } from './modules/referral/referral.controller.js';
+import { createReferralRepository } from './modules/referral/referral.repository.js';
+import { referralLinkRoutes, referralRoutes } from './modules/referral/referral.routes.js';
+import { createReferralService } from './modules/referral/referral.service.js';
 
 export interface AppDeps {
   config: Config;
@@ -49,6 +54,9 @@ export function createApp(deps: AppDeps): App {
   // Composition root: repositories, then services, then controllers.
   const users = createUserRepository(db);
   const hasher = createBcryptHasher(config.bcryptCost);
+  const referralRepo = createReferralRepository(db);
+  const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache });
+  const referrals = createReferralService({ users, referrals: referralRepo, leaderboard, clock, hashKey: config.sessionSecret });
   const auth = createAuthService({ users, hasher, config, clock });
   const limits = createRateLimits(db, config);
   const sessionStore = new SqliteSessionStore(db, {
@@ -59,8 +67,15 @@ export function createApp(deps: AppDeps): App {
   sessionStore.prune();
 
   const authController = createAuthController({ auth, limits, config });
-  const dashboard = createDashboardController({ config });
-  const home = createHomeController({ db });
+  const dashboard = createDashboardController({ config, referrals });
+  const referralController = createReferralController({
+    service: referrals,
+    leaderboard,
+    limits,
+    config,
+    renderDashboard: dashboard.renderDashboard,
+  });
+  const home = createHomeController({ db, leaderboard });
 
   setUpViews(app, config);
   app.use(requestLogger(logger));
@@ -86,6 +101,8 @@ export function createApp(deps: AppDeps): App {
   app.get('/', home.getHome);
   app.use('/auth', authRoutes(authController));
   app.get('/dashboard', requireUser, dashboard.getDashboard);
+  app.use('/referral', referralRoutes(referralController));
+  app.use(referralLinkRoutes(referralController));
 
   app.use(notFoundHandler);
   app.use(errorHandler(config, logger));

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import { systemClock } from './clock.js';
@@ -8,6 +9,8 @@ import { createLogger } from './http/logging.js';
 
 /** Start-up only: configuration, migrations, listen, and a graceful stop. */
 function main(): void {
+  // A .env file in the working directory, if present, fills what the environment leaves unset.
+  if (fs.existsSync('.env')) process.loadEnvFile('.env');
   let config;
   const warnings: string[] = [];
   try {

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { desc, sql } from 'drizzle-orm';
 import { check, index, integer, sqliteTable, text, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 
 /** All tables. Columns are snake_case in SQLite and camelCase in TypeScript. */
@@ -21,11 +21,73 @@ export const users = sqliteTable(
   },
   (t) => [
     index('users_referred_by_idx').on(t.referredById),
+    // The leaderboard order, only over ranked users: a page is an index range, not a sort.
+    index('users_ranking_idx')
+      .on(desc(t.referralsCount), t.lastReferralAt, t.id)
+      .where(sql`status = 'active' and referrals_count > 0`),
     check('users_role_check', sql`${t.role} in ('user', 'admin')`),
     check('users_status_check', sql`${t.status} in ('active', 'disabled')`),
     check('users_referrals_count_check', sql`${t.referralsCount} >= 0`),
   ],
 );
+
+/**
+ * One row per referred person (referred_user_id is UNIQUE: a person is referred once,
+ * ever). Revoking keeps the row with status 'revoked' for the audit trail.
+ */
+export const referrals = sqliteTable(
+  'referrals',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    referrerId: integer('referrer_id')
+      .notNull()
+      .references(() => users.id),
+    referredUserId: integer('referred_user_id')
+      .notNull()
+      .unique()
+      .references(() => users.id),
+    referredEmail: text('referred_email').notNull(),
+    source: text('source', { enum: ['signup', 'applied', 'admin'] }).notNull(),
+    status: text('status', { enum: ['credited', 'revoked'] }).notNull().default('credited'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('referrals_referrer_created_idx').on(t.referrerId, t.createdAt),
+    index('referrals_created_idx').on(t.createdAt),
+    check('referrals_source_check', sql`${t.source} in ('signup', 'applied', 'admin')`),
+    check('referrals_status_check', sql`${t.status} in ('credited', 'revoked')`),
+    check('referrals_not_self_check', sql`${t.referrerId} <> ${t.referredUserId}`),
+  ],
+);
+
+/**
+ * Clicks on /r/:code. The client address and user agent are kept only as keyed hashes:
+ * enough to spot one device clicking a link a thousand times, useless to identify anyone.
+ */
+export const referralClicks = sqliteTable(
+  'referral_clicks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    referrerId: integer('referrer_id')
+      .notNull()
+      .references(() => users.id),
+    ipHash: text('ip_hash').notNull(),
+    userAgentHash: text('user_agent_hash').notNull(),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('referral_clicks_referrer_created_idx').on(t.referrerId, t.createdAt), index('referral_clicks_created_idx').on(t.createdAt)],
+);
+
+/**
+ * Small shared counters. 'leaderboard_version' is bumped by a trigger (migration
+ * 0002) whenever a ranked user's count, status, name or timing changes; every worker
+ * compares it with its cached pages, so a change shows everywhere on the next request.
+ */
+export const appState = sqliteTable('app_state', {
+  key: text('key').primaryKey(),
+  value: integer('value').notNull().default(0),
+});
 
 /** express-session rows; user_id lets every session of one user be revoked at once. */
 export const sessions = sqliteTable(
@@ -48,3 +110,4 @@ export const rateLimits = sqliteTable('rate_limits', {
 
 export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
+export type Referral = typeof referrals.$inferSelect;

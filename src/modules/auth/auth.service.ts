@@ -2,8 +2,10 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { uniqueViolation } from '../../db/errors.js';
 import type { User } from '../../db/schema.js';
-import { AppError, conflict, unauthorized } from '../../errors.js';
-import { generateReferralCode } from '../referral/referral-code.js';
+import { AppError, badRequest, conflict, unauthorized } from '../../errors.js';
+import { REFERRER_INACTIVE, type Tx } from '../referral/referral.repository.js';
+import type { Referral } from '../../db/schema.js';
+import { generateReferralCode, UNKNOWN_CODE } from '../referral/referral-code.js';
 import type { UserRepository } from './auth.repository.js';
 import { normalizeEmail, type LoginInput, type SignupInput } from './auth.schemas.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -17,9 +19,11 @@ export interface AuthServiceDeps {
   hasher: PasswordHasher;
   config: Pick<Config, 'adminEmails'>;
   clock: Clock;
+  /** What else a sign-up writes in its transaction (welcome email, referral notice, rewards). */
+  hooks?: { onSignup?: (tx: Tx, user: User, referral: Referral | null) => void };
 }
 
-export function createAuthService({ users, hasher, config, clock }: AuthServiceDeps) {
+export function createAuthService({ users, hasher, config, clock, hooks = {} }: AuthServiceDeps) {
   const roleFor = (emailNormalized: string): User['role'] =>
     config.adminEmails.includes(emailNormalized) ? 'admin' : 'user';
 
@@ -30,19 +34,26 @@ export function createAuthService({ users, hasher, config, clock }: AuthServiceD
    */
   async function signup(input: SignupInput): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
+    const referrer = input.referral_code ? users.findByCode(input.referral_code) : undefined;
+    if (input.referral_code && !referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
+    if (referrer && referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
     if (users.findByEmail(emailNormalized)) throw conflict(EMAIL_TAKEN, 'email');
     const passwordHash = await hasher.hash(input.password);
     for (let attempt = 1; ; attempt++) {
       try {
-        return users.insert({
-          name: input.name,
-          email: input.email,
-          emailNormalized,
-          passwordHash,
-          referralCode: generateReferralCode(),
-          role: roleFor(emailNormalized),
-          createdAt: clock.now(),
-        });
+        return users.createAccount(
+          {
+            name: input.name,
+            email: input.email,
+            emailNormalized,
+            passwordHash,
+            referralCode: generateReferralCode(),
+            role: roleFor(emailNormalized),
+            createdAt: clock.now(),
+          },
+          referrer?.id ?? null,
+          hooks.onSignup,
+        );
       } catch (err) {
         const column = uniqueViolation(err);
         if (column === 'users.email_normalized') throw conflict(EMAIL_TAKEN, 'email');

@@ -1,14 +1,25 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
+import type { FieldErrors } from '../../http/validate.js';
+import type { ReferralService } from '../referral/referral.service.js';
 
-export function createDashboardController(deps: { config: Config }) {
-  const getDashboard: RequestHandler = (req, res) => {
+export function createDashboardController(deps: { config: Config; referrals: ReferralService }) {
+  const { config, referrals } = deps;
+
+  function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
     const user = req.user!;
-    res.render('dashboard/index.njk', {
+    const stats = referrals.dashboardStats(user);
+    res.status(status).render('dashboard/index.njk', {
       title: 'Your dashboard',
       user: { name: user.name, referralCode: user.referralCode, referralsCount: user.referralsCount },
-      link: `${deps.config.baseUrl}/r/${user.referralCode}`,
+      link: `${config.baseUrl}/r/${user.referralCode}`,
+      stats,
+      canApply: referrals.canApply(user),
+      errors,
+      values,
     });
-  };
-  return { getDashboard };
+  }
+
+  const getDashboard: RequestHandler = (req, res) => renderDashboard(req, res);
+  return { getDashboard, renderDashboard };
 }

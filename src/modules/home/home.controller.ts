@@ -1,11 +1,13 @@
 import type { RequestHandler } from 'express';
 import type { Db } from '../../db/client.js';
+import type { Leaderboard } from '../referral/leaderboard.js';
 
-export function createHomeController(deps: { db: Db }) {
+export function createHomeController(deps: { db: Db; leaderboard: Leaderboard }) {
   const ping = deps.db.$client.prepare('select 1 as ok');
 
   const getHome: RequestHandler = (_req, res) => {
-    res.render('home/index.njk', { title: 'Invite friends, climb the leaderboard' });
+    const top = deps.leaderboard.getPage(1);
+    res.render('home/index.njk', { title: 'Invite friends, climb the leaderboard', top: top.entries.slice(0, 5), totalRanked: top.totalRanked });
   };
 
   const getHealth: RequestHandler = (_req, res) => {

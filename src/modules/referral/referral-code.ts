@@ -29,17 +29,25 @@ export function normalizeReferralCode(input: string): string | null {
   return CODE_PATTERN.test(cleaned) ? cleaned : null;
 }
 
-/** Optional code field: empty means "no code"; anything else must look like a code. */
-export const ReferralCodeInputSchema = z
-  .string({ error: 'Enter a referral code.' })
-  .max(100, 'That is not a referral code.')
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined || v.trim() === '') return null;
-    const code = normalizeReferralCode(v);
-    if (!code) {
-      ctx.addIssue({ code: 'custom', message: 'That referral code does not exist. Check it, or leave the field empty.' });
-      return z.NEVER;
+export const UNKNOWN_CODE = 'That referral code does not exist. Check it, or leave the field empty.';
+
+const codeText = z.string({ error: 'Enter a referral code.' }).max(100, 'That is not a referral code.');
+
+/** Turns typed text into a canonical code; empty text is `null` (no code), nonsense is an issue. */
+function readCode(required: boolean) {
+  return (v: string | undefined, ctx: z.RefinementCtx): string | null => {
+    if (v === undefined || v.trim() === '') {
+      if (required) ctx.addIssue({ code: 'custom', message: 'Enter a referral code.' });
+      return null;
     }
+    const code = normalizeReferralCode(v);
+    if (!code) ctx.addIssue({ code: 'custom', message: UNKNOWN_CODE });
     return code;
-  });
+  };
+}
+
+/** The optional code on the sign-up form. */
+export const ReferralCodeInputSchema = codeText.optional().transform(readCode(false));
+
+/** A required code, for applying one after sign-up. */
+export const RequiredReferralCodeSchema = codeText.transform(readCode(true)).pipe(z.string());

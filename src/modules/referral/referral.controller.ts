@@ -1,0 +1,131 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Config } from '../../config.js';
+import { AppError, badRequest } from '../../errors.js';
+import { setFlash } from '../../http/flash.js';
+import { clientKey, type RateLimits } from '../../http/rate-limit.js';
+import { parseInput, type FieldErrors } from '../../http/validate.js';
+import { PAGE_SIZE, type Leaderboard, type LeaderboardPage } from './leaderboard.js';
+import { REF_COOKIE, REF_COOKIE_MAX_AGE_MS } from './referral.constants.js';
+import { normalizeReferralCode } from './referral-code.js';
+import { LeaderboardQuerySchema, ProcessReferralSchema } from './referral.schemas.js';
+import type { ReferralService } from './referral.service.js';
+
+export interface ReferralControllerDeps {
+  service: ReferralService;
+  leaderboard: Leaderboard;
+  limits: RateLimits;
+  config: Config;
+  /** Re-renders the dashboard with the apply form's error (malformed form input). */
+  renderDashboard: (req: Request, res: Response, status: number, errors: FieldErrors, values: Record<string, string>) => void;
+}
+
+/** The public shape of a page: exactly the SPEC's fields, in both the page and the API. */
+function publicPage(p: LeaderboardPage) {
+  return {
+    page: p.page,
+    pageSize: p.pageSize,
+    totalPages: p.totalPages,
+    totalRanked: p.totalRanked,
+    generatedAt: p.generatedAt.toISOString(),
+    entries: p.entries.map((e) => ({ rank: e.rank, name: e.name, referrals: e.referrals })),
+  };
+}
+
+export function createReferralController(deps: ReferralControllerDeps) {
+  const { service, leaderboard, limits, config } = deps;
+
+  const getClick: RequestHandler = async (req, res) => {
+    const key = clientKey(req.ip);
+    await limits.clickIp.consume(key);
+    const raw = typeof req.params.code === 'string' ? req.params.code : '';
+    const code = service.recordClick(raw.length <= 40 ? normalizeReferralCode(raw) : null, {
+      key,
+      userAgent: (req.get('user-agent') ?? '').slice(0, 512),
+      viewerId: req.user?.id,
+    });
+    if (!code) {
+      res.redirect(302, '/auth/signup');
+      return;
+    }
+    // Last click wins: a newer link overwrites the cookie.
+    res.cookie(REF_COOKIE, code, {
+      maxAge: REF_COOKIE_MAX_AGE_MS,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: config.isProduction,
+      path: '/',
+    });
+    res.redirect(302, `/auth/signup?ref=${code}`);
+  };
+
+  const postProcessReferral: RequestHandler = async (req, res) => {
+    const json = Boolean(req.is('application/json'));
+    const user = req.user!;
+    await limits.applyUser.consume(String(user.id));
+    const parsed = parseInput(ProcessReferralSchema, req.body);
+    if (!parsed.ok) {
+      const message = parsed.errors.referral_code ?? Object.values(parsed.errors)[0] ?? 'Enter a referral code.';
+      if (json) {
+        res.status(400).json({ error: message });
+        return;
+      }
+      const typed = (req.body as Record<string, unknown> | undefined)?.referral_code;
+      deps.renderDashboard(req, res, 400, { referral_code: message }, { referral_code: typeof typed === 'string' ? typed.slice(0, 100) : '' });
+      return;
+    }
+    try {
+      const { referrerName } = service.applyCode(user, parsed.data.referral_code);
+      if (json) {
+        res.status(200).json({ ok: true, referrer: { name: referrerName } });
+        return;
+      }
+      setFlash(res, 'success', `Thanks! ${referrerName} has been credited for referring you.`);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status >= 500) throw err;
+      if (json) {
+        res.status(err.status).json({ error: err.message });
+        return;
+      }
+      setFlash(res, 'error', err.message);
+    }
+    res.redirect(303, '/dashboard');
+  };
+
+  function readQuery(req: Request) {
+    const parsed = parseInput(LeaderboardQuerySchema, req.query);
+    if (!parsed.ok) throw badRequest(Object.values(parsed.errors)[0] ?? 'Invalid query.');
+    return parsed.data;
+  }
+
+  const getLeaderboard: RequestHandler = (req, res) => {
+    const query = readQuery(req);
+    const standing = req.user ? leaderboard.standingOf(req.user) : null;
+    if (query.around === 'me') {
+      if (!req.user) {
+        res.redirect(302, `/auth/login?next=${encodeURIComponent(req.originalUrl)}`);
+        return;
+      }
+      if (standing) {
+        res.redirect(302, `/referral/leaderboard?page=${standing.page}#you`);
+        return;
+      }
+    }
+    const page = leaderboard.getPage(query.page);
+    const myRow = standing && standing.page === page.page ? standing.position - (page.page - 1) * PAGE_SIZE : -1;
+    res.render('referral/leaderboard.njk', {
+      title: 'Leaderboard',
+      board: publicPage(page),
+      generatedAt: page.generatedAt,
+      myRow,
+      standing,
+      notRankedNote: query.around === 'me' && !standing,
+    });
+  };
+
+  const getApiLeaderboard: RequestHandler = (req, res) => {
+    const query = readQuery(req);
+    res.json(publicPage(leaderboard.getPage(query.page)));
+  };
+
+  return { getClick, postProcessReferral, getLeaderboard, getApiLeaderboard };
+}

@@ -1,0 +1,15 @@
+import { z } from 'zod';
+import { RequiredReferralCodeSchema } from './referral-code.js';
+
+export const ProcessReferralSchema = z.object({ referral_code: RequiredReferralCodeSchema });
+
+/** `?page=N`: absent means 1; anything but a positive whole number is a 400. */
+export const LeaderboardQuerySchema = z.object({
+  page: z
+    .string({ error: 'page must be a positive whole number.' })
+    .regex(/^[1-9][0-9]{0,8}$/, 'page must be a positive whole number.')
+    .transform(Number)
+    .optional()
+    .default(1),
+  around: z.literal('me', { error: 'around can only be "me".' }).optional(),
+});

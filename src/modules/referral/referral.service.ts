@@ -1,0 +1,85 @@
+import crypto from 'node:crypto';
+import type { Clock } from '../../clock.js';
+import type { Referral, User } from '../../db/schema.js';
+import { AppError, badRequest } from '../../errors.js';
+import type { UserRepository } from '../auth/auth.repository.js';
+import type { Leaderboard } from './leaderboard.js';
+import { APPLY_WINDOW_MS } from './referral.constants.js';
+import { UNKNOWN_CODE } from './referral-code.js';
+import { REFERRER_INACTIVE, type ReferralRepository, type Tx } from './referral.repository.js';
+
+export const ALREADY_REFERRED = 'You already have a referrer. Each person can be referred only once.';
+export const OWN_CODE = 'That is your own code. Share it with friends instead.';
+export const WINDOW_CLOSED = 'Codes can only be applied within 30 days of signing up.';
+export const CYCLE = 'You referred this person (directly or through others), so they cannot be your referrer.';
+
+export interface ReferralServiceDeps {
+  users: UserRepository;
+  referrals: ReferralRepository;
+  leaderboard: Leaderboard;
+  clock: Clock;
+  /** Key for the click hashes, so stored hashes cannot be reversed by enumerating addresses. */
+  hashKey: string;
+  hooks?: { onCredited?: (tx: Tx, referral: Referral) => void };
+}
+
+export function createReferralService(deps: ReferralServiceDeps) {
+  const { users, referrals, leaderboard, clock, hooks = {} } = deps;
+  const hash = (value: string) => crypto.createHmac('sha256', deps.hashKey).update(value).digest('base64url').slice(0, 22);
+
+  /** Counts a click on someone's link; returns the canonical code, or null if there is none. */
+  function recordClick(code: string | null, client: { key: string; userAgent: string; viewerId?: number }): string | null {
+    const referrer = code ? users.findByCode(code) : undefined;
+    if (!referrer || referrer.status !== 'active') return null;
+    // People checking their own link do not inflate their clicks.
+    if (client.viewerId !== referrer.id) {
+      referrals.recordClick({ referrerId: referrer.id, ipHash: hash(client.key), userAgentHash: hash(client.userAgent), at: clock.now() });
+    }
+    return referrer.referralCode;
+  }
+
+  /** Whether the dashboard should offer the apply-a-code form to this user. */
+  function canApply(user: User): boolean {
+    return user.referredById === null && clock.now().getTime() - user.createdAt.getTime() < APPLY_WINDOW_MS;
+  }
+
+  /**
+   * Applies a code to a logged-in user. Every rule is checked here and the conditional
+   * write in the repository settles races: own code, unknown or disabled referrer, an
+   * existing referrer, the 30-day window, and cycles.
+   */
+  function applyCode(user: User, code: string): { referrerName: string } {
+    if (user.referredById !== null) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
+    if (code === user.referralCode) throw badRequest(OWN_CODE, 'referral_code', 'own_code');
+    if (clock.now().getTime() - user.createdAt.getTime() >= APPLY_WINDOW_MS) {
+      throw new AppError(403, WINDOW_CLOSED, { code: 'window_closed', field: 'referral_code' });
+    }
+    const referrer = users.findByCode(code);
+    if (!referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
+    if (referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
+    if (referrals.isAncestor(user.id, referrer.id)) throw badRequest(CYCLE, 'referral_code', 'cycle');
+
+    const referral = referrals.applyReferral({ user, referrerId: referrer.id, now: clock.now(), inSameTx: hooks.onCredited });
+    if (!referral) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
+    return { referrerName: referrer.name };
+  }
+
+  /** Everything the dashboard shows about a user's referrals. */
+  function dashboardStats(user: User) {
+    const clicks = referrals.clicksFor(user.id);
+    const referred = referrals.referredBy(user.id, 100);
+    const since = new Date(clock.now().getTime() - 29 * 24 * 60 * 60 * 1000);
+    return {
+      clicks,
+      conversion: clicks > 0 ? Math.min(1, user.referralsCount / clicks) : null,
+      referred,
+      standing: leaderboard.standingOf(user),
+      daily: referrals.dailyCredited(user.id, new Date(since.toISOString().slice(0, 10))),
+      since,
+    };
+  }
+
+  return { recordClick, canApply, applyCode, dashboardStats };
+}
+
+export type ReferralService = ReturnType<typeof createReferralService>;

@@ -1,0 +1,203 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { rankPage } from '../src/modules/referral/leaderboard.js';
+import { makeTestApp, type TestApp } from './helpers/app.js';
+import { insertUser } from './helpers/factories.js';
+import { csrfFor, login, signup, uniqueEmail } from './helpers/forms.js';
+
+const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
+
+describe('rankPage (competition ranking)', () => {
+  it('gives ties the same rank and skips the following ranks: 1, 2, 2, 4', () => {
+    const rows = [5, 3, 3, 1].map((referrals, i) => ({ name: `u${i}`, referrals }));
+    expect(rankPage(rows, 1, 0).map((e) => e.rank)).toEqual([1, 2, 2, 4]);
+  });
+
+  it('continues a tie that started on the previous page', () => {
+    const rows = [3, 3, 2].map((referrals, i) => ({ name: `u${i}`, referrals }));
+    // Page 2 starts at offset 20 in a tie that began at position 18 (rank 19).
+    expect(rankPage(rows, 19, 20).map((e) => e.rank)).toEqual([19, 19, 23]);
+  });
+});
+
+describe('leaderboard pages', () => {
+  let t: TestApp;
+  beforeEach(() => {
+    t = makeTestApp();
+  });
+  afterEach(() => t.close());
+
+  it('shows an empty state with 200 on page 1 when no one is ranked, and 404 past it', async () => {
+    insertUser(t.db); // no referrals: not ranked
+    const page = await t.request().get('/referral/leaderboard');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('No one is on the leaderboard yet');
+    expect(page.text).toContain('Page 1 of 1');
+    const api = await t.request().get('/api/leaderboard');
+    expect(api.body).toMatchObject({ page: 1, pageSize: 20, totalPages: 1, totalRanked: 0, entries: [] });
+    expect((await t.request().get('/referral/leaderboard?page=2')).status).toBe(404);
+  });
+
+  it('orders by referrals, then who reached the count first, then id, and ranks ties together', async () => {
+    insertUser(t.db, { name: 'Late Three', referralsCount: 3, lastReferralAt: at(30) });
+    insertUser(t.db, { name: 'Five', referralsCount: 5, lastReferralAt: at(50) });
+    insertUser(t.db, { name: 'Early Three', referralsCount: 3, lastReferralAt: at(10) });
+    insertUser(t.db, { name: 'One', referralsCount: 1, lastReferralAt: at(5) });
+    insertUser(t.db, { name: 'Disabled Nine', referralsCount: 9, lastReferralAt: at(1), status: 'disabled' });
+    insertUser(t.db, { name: 'Zero' });
+    const res = await t.request().get('/api/leaderboard');
+    expect(res.status).toBe(200);
+    expect(res.body.entries).toEqual([
+      { rank: 1, name: 'Five', referrals: 5 },
+      { rank: 2, name: 'Early Three', referrals: 3 },
+      { rank: 2, name: 'Late Three', referrals: 3 },
+      { rank: 4, name: 'One', referrals: 1 },
+    ]);
+    expect(res.body.totalRanked).toBe(4);
+    expect(new Date(res.body.generatedAt).toISOString()).toBe(res.body.generatedAt);
+  });
+
+  it('breaks an exact tie in count and time by id', async () => {
+    insertUser(t.db, { name: 'First id', referralsCount: 2, lastReferralAt: at(7) });
+    insertUser(t.db, { name: 'Second id', referralsCount: 2, lastReferralAt: at(7) });
+    const res = await t.request().get('/api/leaderboard');
+    expect(res.body.entries.map((e: { name: string }) => e.name)).toEqual(['First id', 'Second id']);
+  });
+
+  it('pages 20 rows at a time with prev/next links and "page N of M"', async () => {
+    for (let i = 0; i < 45; i++) insertUser(t.db, { name: `Ranked ${i}`, referralsCount: 100 - i, lastReferralAt: at(i) });
+    const p1 = await t.request().get('/api/leaderboard?page=1');
+    expect(p1.body.entries).toHaveLength(20);
+    expect(p1.body.totalPages).toBe(3);
+    const p3 = await t.request().get('/api/leaderboard?page=3');
+    expect(p3.body.entries).toHaveLength(5);
+    expect(p3.body.entries[0]).toEqual({ rank: 41, name: 'Ranked 40', referrals: 60 });
+    const html = await t.request().get('/referral/leaderboard?page=2');
+    expect(html.text).toContain('Page 2 of 3');
+    expect(html.text).toContain('href="/referral/leaderboard?page=1" rel="prev"');
+    expect(html.text).toContain('href="/referral/leaderboard?page=3" rel="next"');
+    expect((await t.request().get('/referral/leaderboard?page=4')).status).toBe(404);
+    expect((await t.request().get('/api/leaderboard?page=4')).status).toBe(404);
+  });
+
+  it('keeps a tie rank across a page boundary', async () => {
+    for (let i = 0; i < 19; i++) insertUser(t.db, { referralsCount: 50 - i, lastReferralAt: at(i) });
+    for (let i = 0; i < 3; i++) insertUser(t.db, { name: `Tied ${i}`, referralsCount: 7, lastReferralAt: at(30 + i) });
+    const p2 = await t.request().get('/api/leaderboard?page=2');
+    expect(p2.body.entries).toEqual([
+      { rank: 20, name: 'Tied 1', referrals: 7 },
+      { rank: 20, name: 'Tied 2', referrals: 7 },
+    ]);
+  });
+
+  it.each(['0', '-1', 'abc', '1.5', '1e3', ' 1', '01', '99999999999', ''])('answers 400 for page=%j', async (page) => {
+    const res = await t.request().get(`/referral/leaderboard?page=${encodeURIComponent(page)}`);
+    expect(res.status).toBe(400);
+    const api = await t.request().get(`/api/leaderboard?page=${encodeURIComponent(page)}`);
+    expect(api.status).toBe(400);
+    expect(api.body.error).toMatch(/positive whole number/);
+  });
+
+  it('answers 400 when page is given twice', async () => {
+    expect((await t.request().get('/api/leaderboard?page=1&page=2')).status).toBe(400);
+  });
+
+  it('publishes names, ranks and counts only: no emails, ids or codes', async () => {
+    const u = insertUser(t.db, { name: 'Private Person', email: 'private.person@secret.example', referralsCount: 4 });
+    const html = (await t.request().get('/referral/leaderboard')).text + (await t.request().get('/')).text;
+    const api = await t.request().get('/api/leaderboard');
+    for (const body of [html, JSON.stringify(api.body)]) {
+      expect(body).toContain('Private Person');
+      expect(body).not.toContain('secret.example');
+      expect(body).not.toContain(u.referralCode);
+    }
+    expect(Object.keys(api.body.entries[0]).sort()).toEqual(['name', 'rank', 'referrals']);
+  });
+
+  it('escapes hostile names', async () => {
+    insertUser(t.db, { name: '<script>alert(1)</script>', referralsCount: 2 });
+    const html = await t.request().get('/referral/leaderboard');
+    expect(html.text).not.toContain('<script>alert(1)</script>');
+    expect(html.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it('shows the top 5 on the landing page', async () => {
+    for (let i = 0; i < 7; i++) insertUser(t.db, { name: `Top ${i}`, referralsCount: 10 - i, lastReferralAt: at(i) });
+    const home = await t.request().get('/');
+    expect(home.text).toContain('Top 4');
+    expect(home.text).not.toContain('Top 5');
+  });
+
+  it('highlights the logged-in user and links to the page that holds them', async () => {
+    for (let i = 0; i < 25; i++) insertUser(t.db, { referralsCount: 100 - i, lastReferralAt: at(i) });
+    const me = insertUser(t.db, { name: 'Me Myself', email: uniqueEmail('me'), referralsCount: 1, lastReferralAt: at(99) });
+    const agent = t.request();
+    expect((await login(agent, me.email)).status).toBe(303);
+    const p1 = await agent.get('/referral/leaderboard');
+    expect(p1.text).toContain('href="/referral/leaderboard?page=2#you"');
+    expect(p1.text).not.toContain('class="is-me"');
+    const p2 = await agent.get('/referral/leaderboard?page=2');
+    expect(p2.text).toMatch(/class="is-me" id="you"[^>]*>\s*<td>26<\/td>\s*<td>Me Myself/);
+    // The anonymous view of the same page carries no highlight: nothing personal was cached.
+    const anon = await t.request().get('/referral/leaderboard?page=2');
+    expect(anon.text).not.toContain('is-me');
+    expect(anon.text).toContain('Me Myself');
+  });
+
+  it('sends ?around=me to the page holding the user', async () => {
+    for (let i = 0; i < 21; i++) insertUser(t.db, { referralsCount: 50 - i, lastReferralAt: at(i) });
+    const me = insertUser(t.db, { email: uniqueEmail('around'), referralsCount: 1, lastReferralAt: at(99) });
+    const agent = t.request();
+    await login(agent, me.email);
+    const res = await agent.get('/referral/leaderboard?around=me');
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe('/referral/leaderboard?page=2#you');
+  });
+});
+
+describe('leaderboard cache', () => {
+  const t = makeTestApp();
+  afterAll(() => t.close());
+
+  it('serves a cached page until a ranking change, then the new ranking at once', async () => {
+    insertUser(t.db, { name: 'Cached Leader', referralsCount: 2, lastReferralAt: at(1) });
+    expect((await t.request().get('/api/leaderboard')).body.totalRanked).toBe(1);
+
+    // A raw insert bypasses every code path that changes rankings: the cache keeps serving.
+    insertUser(t.db, { name: 'Sneaked In', referralsCount: 9, lastReferralAt: at(2) });
+    const cached = await t.request().get('/api/leaderboard');
+    expect(cached.body.totalRanked).toBe(1);
+
+    // A real credit through sign-up invalidates it.
+    const referrer = insertUser(t.db, { name: 'Fresh Referrer' });
+    expect((await signup(t.request(), { referral_code: referrer.referralCode })).status).toBe(303);
+    const fresh = await t.request().get('/api/leaderboard');
+    expect(fresh.body.entries.map((e: { name: string }) => e.name)).toEqual(['Sneaked In', 'Cached Leader', 'Fresh Referrer']);
+  });
+
+  it('drops a ranked user who is disabled and shows a rename at once', async () => {
+    const u = insertUser(t.db, { name: 'Soon Renamed', referralsCount: 20, lastReferralAt: at(3) });
+    const v = insertUser(t.db, { name: 'Soon Disabled', referralsCount: 19, lastReferralAt: at(3) });
+    await signup(t.request(), { referral_code: insertUser(t.db).referralCode }); // bump once so both show
+    expect((await t.request().get('/api/leaderboard')).body.entries[0].name).toBe('Soon Renamed');
+    t.db.$client.prepare("update users set name = 'Renamed' where id = ?").run(u.id);
+    t.db.$client.prepare("update users set status = 'disabled' where id = ?").run(v.id);
+    const names = (await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name);
+    expect(names[0]).toBe('Renamed');
+    expect(names).not.toContain('Soon Disabled');
+  });
+
+  it('updates the referrer’s rank on their dashboard after a referral', async () => {
+    const agent = t.request();
+    const email = uniqueEmail('dash');
+    await signup(agent, { email, name: 'Dash Owner' });
+    const code = (t.db.$client.prepare('select referral_code from users where email_normalized = ?').get(email) as { referral_code: string }).referral_code;
+    expect((await agent.get('/dashboard')).text).toContain('not ranked yet');
+    await signup(t.request(), { referral_code: code, name: 'Dash Friend' });
+    const dash = await agent.get('/dashboard');
+    expect(dash.text).toMatch(/data-stat="referrals">1</);
+    expect(dash.text).toMatch(/data-stat="rank">#\d+/);
+    expect(dash.text).toContain('Dash Friend');
+    const token = await csrfFor(agent, '/dashboard');
+    expect(token.length).toBeGreaterThan(20);
+  });
+});
