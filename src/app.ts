@@ -23,6 +23,13 @@ import { createAuthService } from './modules/auth/auth.service.js';
 import { createBcryptHasher } from './modules/auth/password-hasher.js';
 import { createDashboardController } from './modules/dashboard/dashboard.controller.js';
 import { createHomeController } from './modules/home/home.controller.js';
+import { createDeliverer, type Deliverer } from './modules/mail/deliverer.js';
+import { createMailTemplates } from './modules/mail/mail.templates.js';
+import { createNotifications } from './modules/mail/notifications.js';
+import { createOutboxRepository } from './modules/mail/outbox.repository.js';
+import { createTransportFromConfig, type MailTransport } from './modules/mail/transport.js';
+import type { Referral } from './db/schema.js';
+import type { Tx } from './modules/referral/referral.repository.js';
 import { createLeaderboard } from './modules/referral/leaderboard.js';
 import { createReferralController } from './modules/referral/referral.controller.js';
 import { createReferralRepository } from './modules/referral/referral.repository.js';
@@ -34,13 +41,17 @@ export interface AppDeps {
   db: Db;
   logger: Logger;
   clock: Clock;
+  /** Where email goes; by default SMTP_URL, or .eml files under data/mail/. */
+  mailer?: MailTransport;
 }
 
 export interface App {
   app: Express;
   sessionStore: SqliteSessionStore;
-  /** Stops timers the app started; the caller owns the database and the server. */
-  close(): void;
+  /** Sends the outbox in the background once started (server.ts starts it). */
+  deliverer: Deliverer;
+  /** Stops timers and the mail loop; the caller owns the database and the server. */
+  close(): Promise<void>;
 }
 
 /**
@@ -56,8 +67,38 @@ export function createApp(deps: AppDeps): App {
   const hasher = createBcryptHasher(config.bcryptCost);
   const referralRepo = createReferralRepository(db);
   const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache });
-  const referrals = createReferralService({ users, referrals: referralRepo, leaderboard, clock, hashKey: config.sessionSecret });
-  const auth = createAuthService({ users, hasher, config, clock });
+  const notifications = createNotifications({ templates: createMailTemplates(), config });
+  const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
+  const deliverer = createDeliverer({ repo: createOutboxRepository(db), transport: mailer, clock, logger, from: config.mailFrom });
+
+  // What each event writes in its own transaction, in one place.
+  const events = {
+    onCredited: (tx: Tx, referral: Referral) => {
+      notifications.referralJoined(tx, referral);
+    },
+  };
+  const referrals = createReferralService({
+    users,
+    referrals: referralRepo,
+    leaderboard,
+    clock,
+    hashKey: config.sessionSecret,
+    hooks: { onCredited: (tx, referral) => events.onCredited(tx, referral) },
+  });
+  const auth = createAuthService({
+    users,
+    hasher,
+    config,
+    clock,
+    hooks: {
+      onSignup: (tx, user, referral) => {
+        notifications.welcome(tx, user);
+        if (referral) events.onCredited(tx, referral);
+      },
+      onResetRequested: (tx, user, token, now) => notifications.passwordReset(tx, user, token, now),
+      onPasswordChanged: (tx, user, now) => notifications.passwordChanged(tx, user, now),
+    },
+  });
   const limits = createRateLimits(db, config);
   const sessionStore = new SqliteSessionStore(db, {
     defaultMaxAgeMs: config.sessionMaxAgeMs,
@@ -67,7 +108,7 @@ export function createApp(deps: AppDeps): App {
   sessionStore.prune();
 
   const authController = createAuthController({ auth, limits, config });
-  const dashboard = createDashboardController({ config, referrals });
+  const dashboard = createDashboardController({ config, referrals, users });
   const referralController = createReferralController({
     service: referrals,
     leaderboard,
@@ -101,11 +142,21 @@ export function createApp(deps: AppDeps): App {
   app.get('/', home.getHome);
   app.use('/auth', authRoutes(authController));
   app.get('/dashboard', requireUser, dashboard.getDashboard);
+  app.post('/dashboard/settings', requireUser, dashboard.postSettings);
   app.use('/referral', referralRoutes(referralController));
   app.use(referralLinkRoutes(referralController));
 
   app.use(notFoundHandler);
   app.use(errorHandler(config, logger));
 
-  return { app, sessionStore, close: () => sessionStore.close() };
+  return {
+    app,
+    sessionStore,
+    deliverer,
+    async close() {
+      sessionStore.close();
+      await deliverer.stop();
+      mailer.close();
+    },
+  };
 }

@@ -27,7 +27,8 @@ function main(): void {
 
   const db = openDatabase(config.databaseFile);
   runMigrations(db);
-  const { app, close } = createApp({ config, db, logger, clock: systemClock });
+  const { app, deliverer, close } = createApp({ config, db, logger, clock: systemClock });
+  deliverer.start();
 
   const onListening = () => {
     const { port } = server.address() as AddressInfo;
@@ -46,8 +47,8 @@ function main(): void {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // Stop accepting, let requests in flight finish, then close the database.
-    server.close(() => {
-      close();
+    server.close(async () => {
+      await close();
       db.$client.close();
       logger.info('stopped');
       process.exit(0);

@@ -11,9 +11,9 @@ function app(env: Parameters<typeof makeTestApp>[0]): TestApp {
   apps.push(t);
   return t;
 }
-afterAll(() => {
-  closeSiblings();
-  for (const t of apps) t.close();
+afterAll(async () => {
+  await closeSiblings();
+  for (const t of apps) await t.close();
 });
 
 const WRONG = 'definitely the wrong password';

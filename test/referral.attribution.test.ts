@@ -301,7 +301,7 @@ describe('apply rate limit', () => {
       expect(res.status).toBe(429);
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     } finally {
-      limited.close();
+      await limited.close();
     }
   });
 });

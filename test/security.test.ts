@@ -323,7 +323,7 @@ describe('health when the database is gone', () => {
       expect(res.status).toBe(503);
       expect(res.body.status).not.toBe('ok');
     } finally {
-      broken.close();
+      await broken.close();
     }
   });
 });

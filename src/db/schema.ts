@@ -17,6 +17,8 @@ export const users = sqliteTable(
     role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
     status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
     lastReferralAt: integer('last_referral_at', { mode: 'timestamp_ms' }),
+    /** Whether the user wants an email each time someone joins through their link. */
+    notifyReferrals: integer('notify_referrals', { mode: 'boolean' }).notNull().default(true),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [
@@ -89,6 +91,54 @@ export const appState = sqliteTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
+/**
+ * Password-reset tokens, stored only as SHA-256 hashes: a database leak yields no usable
+ * link. used_at marks a token spent (by use, or voided by a newer request).
+ */
+export const passwordResetTokens = sqliteTable(
+  'password_reset_tokens',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull().unique(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+    usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('password_reset_tokens_user_idx').on(t.userId)],
+);
+
+/**
+ * The email outbox. A row is written in the same transaction as the event that causes
+ * it, already rendered, and a background deliverer sends it. `locked_until` is a lease:
+ * a worker that claims a row owns it until then, so two workers never send one row.
+ */
+export const emailOutbox = sqliteTable(
+  'email_outbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    kind: text('kind').notNull(),
+    toAddress: text('to_address').notNull(),
+    subject: text('subject').notNull(),
+    textBody: text('text_body').notNull(),
+    htmlBody: text('html_body').notNull(),
+    messageId: text('message_id').notNull().unique(),
+    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }).notNull(),
+    lockedUntil: integer('locked_until', { mode: 'timestamp_ms' }),
+    lastError: text('last_error'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('email_outbox_due_idx').on(t.status, t.nextAttemptAt),
+    check('email_outbox_status_check', sql`${t.status} in ('pending', 'sending', 'sent', 'failed')`),
+  ],
+);
+
 /** express-session rows; user_id lets every session of one user be revoked at once. */
 export const sessions = sqliteTable(
   'sessions',
@@ -111,3 +161,4 @@ export const rateLimits = sqliteTable('rate_limits', {
 export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
 export type Referral = typeof referrals.$inferSelect;
+export type OutboxRow = typeof emailOutbox.$inferSelect;

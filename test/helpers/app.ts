@@ -8,6 +8,7 @@ import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Env } from '../../src/config.js';
 import { openDatabase, type Db } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
+import type { MailTransport } from '../../src/modules/mail/transport.js';
 
 export interface TestClock extends Clock {
   advance(ms: number): void;
@@ -57,11 +58,12 @@ export interface TestApp {
   clock: TestClock;
   config: ReturnType<typeof loadConfig>;
   sessionStore: ReturnType<typeof createApp>['sessionStore'];
+  deliverer: ReturnType<typeof createApp>['deliverer'];
   request: () => supertest.Agent;
-  close(): void;
+  close(): Promise<void>;
 }
 
-export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock } = {}): TestApp {
+export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock; mailer?: MailTransport } = {}): TestApp {
   const dir = tempDir();
   const { db, file } = freshDatabase(dir);
   const config = loadConfig({
@@ -75,7 +77,7 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
   } as Record<string, string>);
   const clock = options.clock ?? createTestClock();
   const logger = pino({ level: 'silent' });
-  const built = createApp({ config, db, logger, clock });
+  const built = createApp({ config, db, logger, clock, mailer: options.mailer });
   return {
     app: built.app,
     db,
@@ -83,9 +85,10 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
     clock,
     config,
     sessionStore: built.sessionStore,
+    deliverer: built.deliverer,
     request: () => supertest.agent(built.app),
-    close() {
-      built.close();
+    async close() {
+      await built.close();
       db.$client.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },

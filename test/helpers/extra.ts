@@ -111,9 +111,10 @@ export function siblingApp(t: TestApp): TestApp {
     app: built.app,
     db,
     sessionStore: built.sessionStore,
+    deliverer: built.deliverer,
     request: () => supertest.agent(built.app),
-    close() {
-      built.close();
+    async close() {
+      await built.close();
       db.$client.close();
     },
   };
@@ -123,6 +124,6 @@ export function siblingApp(t: TestApp): TestApp {
 
 const siblings: TestApp[] = [];
 /** Closes every sibling app opened so far (call before closing the original apps). */
-export function closeSiblings(): void {
-  for (const s of siblings.splice(0)) s.close();
+export async function closeSiblings(): Promise<void> {
+  for (const s of siblings.splice(0)) await s.close();
 }

@@ -8,7 +8,7 @@ import { formValues, parseInput, type FieldErrors } from '../../http/validate.js
 import { normalizeReferralCode } from '../referral/referral-code.js';
 import { REF_COOKIE } from '../referral/referral.constants.js';
 import { safeNextPath } from './auth.middleware.js';
-import { LoginSchema, normalizeEmail, SignupSchema } from './auth.schemas.js';
+import { ForgotSchema, LoginSchema, normalizeEmail, ResetSchema, SignupSchema } from './auth.schemas.js';
 import type { AuthService } from './auth.service.js';
 
 const SIGNUP_FIELDS = ['name', 'email', 'referral_code'] as const;
@@ -109,5 +109,52 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     res.redirect(303, '/');
   };
 
-  return { getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout };
+  const FORGOT_ANSWER = 'If an account exists for that email, we have sent a link to reset its password. It expires in one hour.';
+
+  const getForgot: RequestHandler = (_req, res) => {
+    res.render('auth/forgot.njk', { title: 'Reset your password', values: {}, errors: {} });
+  };
+
+  /**
+   * The same redirect and message whether or not the account exists; both limits are
+   * keyed without looking the account up, so a 429 reveals nothing either.
+   */
+  const postForgot: RequestHandler = async (req, res) => {
+    const values = formValues(req.body, ['email']);
+    const parsed = parseInput(ForgotSchema, req.body);
+    if (!parsed.ok) return res.status(400).render('auth/forgot.njk', { title: 'Reset your password', values, errors: parsed.errors });
+    await limits.resetIp.consume(clientKey(req.ip));
+    await limits.resetAccount.consume(normalizeEmail(parsed.data.email));
+    await auth.requestPasswordReset(parsed.data.email);
+    setFlash(res, 'info', FORGOT_ANSWER);
+    res.redirect(303, '/auth/login');
+  };
+
+  const token = (req: Request) => (typeof req.params.token === 'string' ? req.params.token : '');
+
+  const renderInvalidLink = (res: Response) =>
+    res.status(400).render('auth/reset-invalid.njk', { title: 'Link expired' });
+
+  const getReset: RequestHandler = (req, res) => {
+    if (!auth.isResetTokenValid(token(req))) return renderInvalidLink(res);
+    res.render('auth/reset.njk', { title: 'Choose a new password', token: token(req), errors: {} });
+  };
+
+  const postReset: RequestHandler = async (req, res) => {
+    if (!auth.isResetTokenValid(token(req))) return renderInvalidLink(res);
+    const parsed = parseInput(ResetSchema, req.body);
+    if (!parsed.ok) return res.status(400).render('auth/reset.njk', { title: 'Choose a new password', token: token(req), errors: parsed.errors });
+    try {
+      await auth.resetPassword(token(req), parsed.data.password);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_token') return renderInvalidLink(res);
+      throw err;
+    }
+    // Every session of the account is gone, this browser's included: log in afresh.
+    if (req.session?.userId !== undefined) await destroySession(req);
+    setFlash(res, 'success', 'Your password has been changed. Log in with the new one.');
+    res.redirect(303, '/auth/login');
+  };
+
+  return { getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout, getForgot, postForgot, getReset, postReset };
 }

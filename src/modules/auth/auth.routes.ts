@@ -10,5 +10,14 @@ export function authRoutes(c: ReturnType<typeof createAuthController>): Router {
   router.get('/login', requireAnonymous, c.getLogin);
   router.post('/login', requireAnonymous, c.postLogin);
   router.post('/logout', c.postLogout);
+  router.get('/forgot', c.getForgot);
+  router.post('/forgot', c.postForgot);
+  // A reset link must not leak to other sites through the Referer header.
+  router.use('/reset', (_req, res, next) => {
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  router.get('/reset/:token', c.getReset);
+  router.post('/reset/:token', c.postReset);
   return router;
 }

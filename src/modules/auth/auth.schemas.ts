@@ -60,3 +60,6 @@ export const LoginSchema = z.object({
   next: z.string().optional().catch(undefined),
 });
 export type LoginInput = z.output<typeof LoginSchema>;
+
+export const ForgotSchema = z.object({ email: EmailSchema });
+export const ResetSchema = z.object({ password: PasswordSchema });

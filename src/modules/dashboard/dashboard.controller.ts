@@ -1,9 +1,15 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
-import type { FieldErrors } from '../../http/validate.js';
+import { z } from 'zod';
+import { setFlash } from '../../http/flash.js';
+import { parseInput, type FieldErrors } from '../../http/validate.js';
+import type { UserRepository } from '../auth/auth.repository.js';
 import type { ReferralService } from '../referral/referral.service.js';
 
-export function createDashboardController(deps: { config: Config; referrals: ReferralService }) {
+/** An unchecked checkbox sends nothing; a checked one sends "on". */
+const SettingsSchema = z.object({ notify_referrals: z.literal('on', { error: 'Invalid setting.' }).optional() });
+
+export function createDashboardController(deps: { config: Config; referrals: ReferralService; users: UserRepository }) {
   const { config, referrals } = deps;
 
   function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
@@ -15,11 +21,21 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
       link: `${config.baseUrl}/r/${user.referralCode}`,
       stats,
       canApply: referrals.canApply(user),
+      notifyReferrals: user.notifyReferrals,
       errors,
       values,
     });
   }
 
   const getDashboard: RequestHandler = (req, res) => renderDashboard(req, res);
-  return { getDashboard, renderDashboard };
+
+  const postSettings: RequestHandler = (req, res) => {
+    const parsed = parseInput(SettingsSchema, req.body);
+    if (!parsed.ok) return renderDashboard(req, res, 400, { notify_referrals: Object.values(parsed.errors)[0] ?? 'Invalid setting.' });
+    deps.users.setNotifyReferrals(req.user!.id, parsed.data.notify_referrals === 'on');
+    setFlash(res, 'success', parsed.data.notify_referrals === 'on' ? 'You will get an email for each new referral.' : 'Referral emails are off.');
+    res.redirect(303, '/dashboard');
+  };
+
+  return { getDashboard, postSettings, renderDashboard };
 }

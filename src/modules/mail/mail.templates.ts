@@ -1,0 +1,49 @@
+import path from 'node:path';
+import nunjucks from 'nunjucks';
+import { viewsDir } from '../../paths.js';
+
+/** Every email the system sends, with the data its templates need. */
+export interface MailData {
+  welcome: { name: string; code: string; link: string; dashboardUrl: string };
+  referral_joined: { name: string; friendName: string; total: number; dashboardUrl: string };
+  password_reset: { name: string; resetUrl: string; expiresMinutes: number; forgotUrl: string };
+  password_changed: { name: string; forgotUrl: string; changedAt: string };
+  reward_earned: { name: string; rewardName: string; rewardDescription: string; threshold: number; dashboardUrl: string };
+}
+export type MailKind = keyof MailData;
+
+export interface RenderedMail {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const subjects: { [K in MailKind]: (d: MailData[K]) => string } = {
+  welcome: () => 'Welcome! Here is your referral link',
+  referral_joined: (d) => `${d.friendName} joined with your link`,
+  password_reset: () => 'Reset your password',
+  password_changed: () => 'Your password was changed',
+  reward_earned: (d) => `You earned a reward: ${d.rewardName}`,
+};
+
+/**
+ * Renders both parts of a message from views/mail/<kind>.{txt,html}.njk. The HTML
+ * environment escapes; the text one must not (it is not HTML), and names cannot carry
+ * control characters, so neither part can be used to inject headers or markup.
+ */
+export function createMailTemplates() {
+  const loader = new nunjucks.FileSystemLoader(path.join(viewsDir, 'mail'));
+  const html = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: true });
+  const text = new nunjucks.Environment(loader, { autoescape: false, throwOnUndefined: true });
+  return {
+    render<K extends MailKind>(kind: K, data: MailData[K]): RenderedMail {
+      return {
+        subject: subjects[kind](data),
+        text: text.render(`${kind}.txt.njk`, data),
+        html: html.render(`${kind}.html.njk`, data),
+      };
+    },
+  };
+}
+
+export type MailTemplates = ReturnType<typeof createMailTemplates>;
