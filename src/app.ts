@@ -23,6 +23,12 @@ import { createAuthService } from './modules/auth/auth.service.js';
 import { createBcryptHasher } from './modules/auth/password-hasher.js';
 import { createDashboardController } from './modules/dashboard/dashboard.controller.js';
 import { createHomeController } from './modules/home/home.controller.js';
+import { createAdminController } from './modules/admin/admin.controller.js';
+import { createAdminRepository } from './modules/admin/admin.repository.js';
+import { adminRoutes } from './modules/admin/admin.routes.js';
+import { createAdminService } from './modules/admin/admin.service.js';
+import { createRewardsRepository } from './modules/rewards/rewards.repository.js';
+import { createRewardsService } from './modules/rewards/rewards.service.js';
 import { createDeliverer, type Deliverer } from './modules/mail/deliverer.js';
 import { createMailTemplates } from './modules/mail/mail.templates.js';
 import { createNotifications } from './modules/mail/notifications.js';
@@ -69,12 +75,21 @@ export function createApp(deps: AppDeps): App {
   const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache });
   const notifications = createNotifications({ templates: createMailTemplates(), config });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
-  const deliverer = createDeliverer({ repo: createOutboxRepository(db), transport: mailer, clock, logger, from: config.mailFrom });
+  const outbox = createOutboxRepository(db);
+  const deliverer = createDeliverer({ repo: outbox, transport: mailer, clock, logger, from: config.mailFrom });
+
+  const rewardsRepo = createRewardsRepository(db);
+  const rewards = createRewardsService({
+    repo: rewardsRepo,
+    clock,
+    onAwarded: (tx, user, tier, now) => notifications.rewardEarned(tx, user, tier, now),
+  });
 
   // What each event writes in its own transaction, in one place.
   const events = {
     onCredited: (tx: Tx, referral: Referral) => {
       notifications.referralJoined(tx, referral);
+      rewards.onCreditedInTx(tx, referral);
     },
   };
   const referrals = createReferralService({
@@ -108,7 +123,13 @@ export function createApp(deps: AppDeps): App {
   sessionStore.prune();
 
   const authController = createAuthController({ auth, limits, config });
-  const dashboard = createDashboardController({ config, referrals, users });
+  const dashboard = createDashboardController({ config, referrals, users, rewards });
+  const adminRepo = createAdminRepository(db);
+  const admin = createAdminController({
+    service: createAdminService({ db, repo: adminRepo, rewardsRepo, rewards, outbox, clock }),
+    repo: adminRepo,
+    rewardsRepo,
+  });
   const referralController = createReferralController({
     service: referrals,
     leaderboard,
@@ -145,6 +166,7 @@ export function createApp(deps: AppDeps): App {
   app.post('/dashboard/settings', requireUser, dashboard.postSettings);
   app.use('/referral', referralRoutes(referralController));
   app.use(referralLinkRoutes(referralController));
+  app.use('/admin', adminRoutes(admin));
 
   app.use(notFoundHandler);
   app.use(errorHandler(config, logger));

@@ -1,5 +1,5 @@
 import { desc, sql } from 'drizzle-orm';
-import { check, index, integer, sqliteTable, text, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { check, index, integer, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 
 /** All tables. Columns are snake_case in SQLite and camelCase in TypeScript. */
 
@@ -23,6 +23,7 @@ export const users = sqliteTable(
   },
   (t) => [
     index('users_referred_by_idx').on(t.referredById),
+    index('users_created_idx').on(t.createdAt),
     // The leaderboard order, only over ranked users: a page is an index range, not a sort.
     index('users_ranking_idx')
       .on(desc(t.referralsCount), t.lastReferralAt, t.id)
@@ -139,6 +140,60 @@ export const emailOutbox = sqliteTable(
   ],
 );
 
+/** Reward tiers: reaching `threshold` credited referrals earns the tier (once per user). */
+export const rewardTiers = sqliteTable(
+  'reward_tiers',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    threshold: integer('threshold').notNull().unique(),
+    active: integer('active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [check('reward_tiers_threshold_check', sql`${t.threshold} >= 1`)],
+);
+
+/**
+ * A tier earned by a user. UNIQUE (user, tier): awarded once, whatever the concurrency.
+ * 'withdrawn' = a revocation took the user back below the threshold before fulfilment.
+ */
+export const userRewards = sqliteTable(
+  'user_rewards',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id),
+    tierId: integer('tier_id')
+      .notNull()
+      .references(() => rewardTiers.id),
+    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] }).notNull().default('awarded'),
+    awardedAt: integer('awarded_at', { mode: 'timestamp_ms' }).notNull(),
+    fulfilledAt: integer('fulfilled_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    uniqueIndex('user_rewards_user_tier_unique').on(t.userId, t.tierId),
+    check('user_rewards_status_check', sql`${t.status} in ('awarded', 'fulfilled', 'withdrawn')`),
+  ],
+);
+
+/** Every admin action: who, what, on what, when; written in the action's transaction. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    actorId: integer('actor_id').references(() => users.id),
+    action: text('action').notNull(),
+    targetType: text('target_type').notNull(),
+    targetId: integer('target_id'),
+    details: text('details').notNull().default('{}'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('audit_log_created_idx').on(t.createdAt)],
+);
+
 /** express-session rows; user_id lets every session of one user be revoked at once. */
 export const sessions = sqliteTable(
   'sessions',
@@ -162,3 +217,5 @@ export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
 export type Referral = typeof referrals.$inferSelect;
 export type OutboxRow = typeof emailOutbox.$inferSelect;
+export type RewardTier = typeof rewardTiers.$inferSelect;
+export type UserReward = typeof userRewards.$inferSelect;

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { User } from '../../db/schema.js';
-import { unauthorized } from '../../errors.js';
+import { forbidden, unauthorized } from '../../errors.js';
 import type { UserRepository } from './auth.repository.js';
 
 declare module 'express-serve-static-core' {
@@ -63,3 +63,10 @@ export function safeNextPath(next: unknown): string | null {
     return null;
   }
 }
+
+/** Admin pages: anonymous visitors log in first; logged-in non-admins get 403. */
+export const requireAdmin: RequestHandler = (req, res, next) => {
+  if (!req.user) return requireUser(req, res, next);
+  if (req.user.role !== 'admin') return next(forbidden('This area is for administrators.'));
+  next();
+};

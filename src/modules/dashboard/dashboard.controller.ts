@@ -4,12 +4,13 @@ import { z } from 'zod';
 import { setFlash } from '../../http/flash.js';
 import { parseInput, type FieldErrors } from '../../http/validate.js';
 import type { UserRepository } from '../auth/auth.repository.js';
+import type { RewardsService } from '../rewards/rewards.service.js';
 import type { ReferralService } from '../referral/referral.service.js';
 
 /** An unchecked checkbox sends nothing; a checked one sends "on". */
 const SettingsSchema = z.object({ notify_referrals: z.literal('on', { error: 'Invalid setting.' }).optional() });
 
-export function createDashboardController(deps: { config: Config; referrals: ReferralService; users: UserRepository }) {
+export function createDashboardController(deps: { config: Config; referrals: ReferralService; users: UserRepository; rewards: RewardsService }) {
   const { config, referrals } = deps;
 
   function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
@@ -22,6 +23,7 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
       stats,
       canApply: referrals.canApply(user),
       notifyReferrals: user.notifyReferrals,
+      progress: deps.rewards.progressOf(user),
       errors,
       values,
     });

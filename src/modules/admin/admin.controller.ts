@@ -1,0 +1,173 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { z } from 'zod';
+import { barChart } from '../../http/charts.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import { setFlash } from '../../http/flash.js';
+import { formValues, parseInput } from '../../http/validate.js';
+import type { RewardsRepository } from '../rewards/rewards.repository.js';
+import { TierSchema } from '../rewards/rewards.schemas.js';
+import type { AdminRepository } from './admin.repository.js';
+import { IdParamSchema, PageQuerySchema, ReferralsQuerySchema, ReturnToSchema, UsersQuerySchema } from './admin.schemas.js';
+import type { AdminService } from './admin.service.js';
+import { streamCsv } from './csv.js';
+
+const PAGE_SIZE = 25;
+
+function pages(total: number, page: number) {
+  const totalPages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  if (page > totalPages) throw notFound(`There is no page ${page}.`);
+  return { page, totalPages, total, offset: (page - 1) * PAGE_SIZE };
+}
+
+/** Parses query or params with a schema; anything malformed is a 400 (ids: 404). */
+function read<S extends z.ZodType>(schema: S, input: unknown, status = 400): z.output<S> {
+  const parsed = parseInput(schema, input);
+  if (!parsed.ok) throw status === 404 ? notFound() : badRequest(Object.values(parsed.errors)[0] ?? 'Invalid request.');
+  return parsed.data;
+}
+
+const idOf = (req: Request) => read(IdParamSchema, req.params, 404).id;
+
+function back(req: Request, res: Response, fallback: string) {
+  const { return_to } = read(ReturnToSchema, req.body);
+  res.redirect(303, return_to ?? fallback);
+}
+
+export function createAdminController(deps: { service: AdminService; repo: AdminRepository; rewardsRepo: RewardsRepository }) {
+  const { service, repo, rewardsRepo } = deps;
+
+  const getIndex: RequestHandler = (_req, res) => {
+    const data = service.analytics();
+    const chart = barChart(
+      data.days.map((d) => d.day),
+      [
+        { name: 'sign-ups', className: 'bar-a', values: data.days.map((d) => d.signups) },
+        { name: 'referrals', className: 'bar-b', values: data.days.map((d) => d.referrals) },
+      ],
+    );
+    res.render('admin/index.njk', { title: 'Admin', section: 'overview', ...data, chart });
+  };
+
+  const getUsers: RequestHandler = (req, res) => {
+    const query = read(UsersQuerySchema, req.query);
+    const first = repo.searchUsers(query.q, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const pager = pages(first.total, query.page);
+    res.render('admin/users.njk', { title: 'Users', section: 'users', q: query.q, rows: first.rows, pager });
+  };
+
+  const getUser: RequestHandler = (req, res) => {
+    const user = service.requireUser(idOf(req));
+    const referrer = user.referredById ? repo.userById(user.referredById) : undefined;
+    res.render('admin/user.njk', {
+      title: user.name,
+      section: 'users',
+      user,
+      referrer: referrer ? { id: referrer.id, name: referrer.name } : null,
+      detail: repo.userDetail(user.id),
+      rewards: rewardsRepo.rewardsOf(user.id),
+      isSelf: user.id === res.locals.currentUser?.id,
+    });
+  };
+
+  const statusAction =
+    (status: 'active' | 'disabled'): RequestHandler =>
+    (req, res) => {
+      const target = service.setStatus(req.user!, idOf(req), status);
+      setFlash(res, 'success', status === 'disabled' ? `${target.name} is disabled and logged out everywhere.` : `${target.name} is active again.`);
+      back(req, res, `/admin/users/${target.id}`);
+    };
+
+  const getReferrals: RequestHandler = (req, res) => {
+    const query = read(ReferralsQuerySchema, req.query);
+    const filter = { status: query.status, source: query.source, q: query.q };
+    const result = repo.listReferrals(filter, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const pager = pages(result.total, query.page);
+    const params = new URLSearchParams(Object.entries({ q: query.q, status: query.status ?? '', source: query.source ?? '' }).filter(([, v]) => v));
+    res.render('admin/referrals.njk', { title: 'Referrals', section: 'referrals', filter: query, rows: result.rows, pager, filterQuery: params.toString() });
+  };
+
+  const postRevoke: RequestHandler = (req, res) => {
+    const referral = service.revokeReferral(req.user!, idOf(req));
+    setFlash(res, 'success', 'Referral revoked: the referrer’s count went down by one.');
+    back(req, res, `/admin/users/${referral.referrerId}`);
+  };
+
+  const postFulfill: RequestHandler = (req, res) => {
+    const done = service.fulfillReward(req.user!, idOf(req));
+    setFlash(res, 'success', 'Reward marked as fulfilled.');
+    back(req, res, `/admin/users/${done.userId}`);
+  };
+
+  const renderRewards = (res: Response, status = 200, form: { values?: Record<string, string>; errors?: Record<string, string>; editing?: number } = {}) =>
+    res.status(status).render('admin/rewards.njk', {
+      title: 'Rewards',
+      section: 'rewards',
+      tiers: rewardsRepo.listTiers(),
+      values: form.values ?? { active: 'on' },
+      errors: form.errors ?? {},
+      editing: form.editing,
+    });
+
+  const getRewards: RequestHandler = (_req, res) => renderRewards(res);
+
+  /** Create (no id) or update (id): bad input re-renders with 400 and field errors. */
+  const saveTier =
+    (mode: 'create' | 'update'): RequestHandler =>
+    (req, res) => {
+      const id = mode === 'update' ? idOf(req) : undefined;
+      if (id !== undefined && !rewardsRepo.tierById(id)) throw notFound('No such reward tier.');
+      const values = formValues(req.body, ['name', 'description', 'threshold', 'active']);
+      const parsed = parseInput(TierSchema, req.body);
+      if (!parsed.ok) return renderRewards(res, 400, { values, errors: parsed.errors, editing: id });
+      try {
+        if (id === undefined) service.createTier(req.user!, parsed.data);
+        else service.updateTier(req.user!, id, parsed.data);
+      } catch (err) {
+        if (err instanceof AppError && err.status === 409) return renderRewards(res, 409, { values, errors: { [err.field ?? 'form']: err.message }, editing: id });
+        throw err;
+      }
+      setFlash(res, 'success', id === undefined ? `Tier “${parsed.data.name}” created.` : `Tier “${parsed.data.name}” saved.`);
+      res.redirect(303, '/admin/rewards');
+    };
+
+  const getAudit: RequestHandler = (req, res) => {
+    const query = read(PageQuerySchema, req.query);
+    const result = repo.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows: result.rows, pager: pages(result.total, query.page) });
+  };
+
+  const exportUsers: RequestHandler = (_req, res) =>
+    streamCsv(
+      res,
+      'users.csv',
+      ['id', 'name', 'email', 'referral_code', 'referrals_count', 'referred_by_id', 'role', 'status', 'created_at'],
+      repo.usersAfter,
+      (u) => [u.id, u.name, u.email, u.referralCode, u.referralsCount, u.referredById, u.role, u.status, u.createdAt],
+    );
+
+  const exportReferrals: RequestHandler = (_req, res) =>
+    streamCsv(
+      res,
+      'referrals.csv',
+      ['id', 'referrer_id', 'referred_user_id', 'referred_email', 'source', 'status', 'created_at', 'revoked_at'],
+      repo.referralsAfter,
+      (r) => [r.id, r.referrerId, r.referredUserId, r.referredEmail, r.source, r.status, r.createdAt, r.revokedAt],
+    );
+
+  return {
+    getIndex,
+    getUsers,
+    getUser,
+    postDisable: statusAction('disabled'),
+    postEnable: statusAction('active'),
+    getReferrals,
+    postRevoke,
+    postFulfill,
+    getRewards,
+    postCreateTier: saveTier('create'),
+    postUpdateTier: saveTier('update'),
+    getAudit,
+    exportUsers,
+    exportReferrals,
+  };
+}

@@ -1,0 +1,275 @@
+import { and, asc, count, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
+import type { Db } from '../../db/client.js';
+import { auditLog, referralClicks, referrals, sessions, users, type Referral, type User } from '../../db/schema.js';
+import type { Tx } from '../referral/referral.repository.js';
+
+export interface AuditEntry {
+  actorId: number | null;
+  action: string;
+  targetType: string;
+  targetId: number | null;
+  details?: Record<string, unknown>;
+  now: Date;
+}
+
+/** Written inside the action's own transaction: no action without its audit row. */
+export function auditInTx(tx: Tx, entry: AuditEntry): void {
+  tx.insert(auditLog)
+    .values({
+      actorId: entry.actorId,
+      action: entry.action,
+      targetType: entry.targetType,
+      targetId: entry.targetId,
+      details: JSON.stringify(entry.details ?? {}),
+      createdAt: entry.now,
+    })
+    .run();
+}
+
+/** `%` and `_` typed into a search box are literal characters, not wildcards. */
+const likeEscaped = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+const likeOp = (column: Parameters<typeof like>[0], q: string): SQL => sql`${column} like ${likeEscaped(q)} escape '\\'`;
+
+const day = (column: SQL | Parameters<typeof like>[0]) => sql<string>`strftime('%Y-%m-%d', ${column} / 1000, 'unixepoch')`;
+
+export function createAdminRepository(db: Db) {
+  return {
+    totals() {
+      const one = (q: { get(): { n: number } | undefined }) => q.get()?.n ?? 0;
+      return {
+        users: one(db.select({ n: count() }).from(users)),
+        activeUsers: one(db.select({ n: count() }).from(users).where(eq(users.status, 'active'))),
+        credited: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'credited'))),
+        revoked: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'revoked'))),
+        clicks: one(db.select({ n: count() }).from(referralClicks)),
+      };
+    },
+
+    /** Sign-ups and credited referrals per UTC day since a date (days with none are absent). */
+    daily(since: Date) {
+      const signups = db
+        .select({ day: day(users.createdAt).as('day'), n: count() })
+        .from(users)
+        .where(sql`${users.createdAt} >= ${since.getTime()}`)
+        .groupBy(sql`day`)
+        .all();
+      const credited = db
+        .select({ day: day(referrals.createdAt).as('day'), n: count() })
+        .from(referrals)
+        .where(and(sql`${referrals.createdAt} >= ${since.getTime()}`, eq(referrals.status, 'credited')))
+        .groupBy(sql`day`)
+        .all();
+      return { signups, credited };
+    },
+
+    topReferrers(limit: number) {
+      return db
+        .select({ id: users.id, name: users.name, email: users.email, referrals: users.referralsCount })
+        .from(users)
+        .where(sql`${users.status} = 'active' and ${users.referralsCount} > 0`)
+        .orderBy(desc(users.referralsCount), asc(users.lastReferralAt), asc(users.id))
+        .limit(limit)
+        .all();
+    },
+
+    searchUsers(q: string, offset: number, limit: number) {
+      const where = q ? or(likeOp(users.name, q), likeOp(users.emailNormalized, q.toLowerCase()), eq(users.referralCode, q.toUpperCase())) : undefined;
+      const rows = db
+        .select({
+          id: users.id,
+          name: users.name,
+          email: users.email,
+          referrals: users.referralsCount,
+          status: users.status,
+          role: users.role,
+          createdAt: users.createdAt,
+        })
+        .from(users)
+        .where(where)
+        .orderBy(desc(users.id))
+        .limit(limit)
+        .offset(offset)
+        .all();
+      const total = db.select({ n: count() }).from(users).where(where).get()?.n ?? 0;
+      return { rows, total };
+    },
+
+    userById: (id: number): User | undefined => db.select().from(users).where(eq(users.id, id)).get(),
+
+    /** Everything an admin reviews about one person, including what fraud review needs. */
+    userDetail(id: number) {
+      const referred = alias(users, 'referred');
+      const people = db
+        .select({
+          referralId: referrals.id,
+          userId: referred.id,
+          name: referred.name,
+          email: referred.email,
+          status: referrals.status,
+          source: referrals.source,
+          createdAt: referrals.createdAt,
+        })
+        .from(referrals)
+        .innerJoin(referred, eq(referred.id, referrals.referredUserId))
+        .where(eq(referrals.referrerId, id))
+        .orderBy(desc(referrals.createdAt))
+        .limit(500)
+        .all();
+      const clicks = db
+        .select({
+          total: count(),
+          devices: sql<number>`count(distinct ${referralClicks.ipHash} || ${referralClicks.userAgentHash})`,
+          addresses: sql<number>`count(distinct ${referralClicks.ipHash})`,
+        })
+        .from(referralClicks)
+        .where(eq(referralClicks.referrerId, id))
+        .get() ?? { total: 0, devices: 0, addresses: 0 };
+      const topAddresses = db
+        .select({ ipHash: referralClicks.ipHash, n: count() })
+        .from(referralClicks)
+        .where(eq(referralClicks.referrerId, id))
+        .groupBy(referralClicks.ipHash)
+        .orderBy(desc(count()))
+        .limit(5)
+        .all();
+      return { people, clicks, topAddresses };
+    },
+
+    /** Sets the status; disabling also deletes every session of the user, in the same transaction. */
+    setStatusInTx(tx: Tx, id: number, status: User['status']): boolean {
+      const changed = tx
+        .update(users)
+        .set({ status })
+        .where(and(eq(users.id, id), sql`${users.status} <> ${status}`))
+        .run().changes;
+      if (changed && status === 'disabled') tx.delete(sessions).where(eq(sessions.userId, id)).run();
+      return changed === 1;
+    },
+
+    listReferrals(filter: { status?: Referral['status']; source?: Referral['source']; q?: string }, offset: number, limit: number) {
+      const referrer = alias(users, 'referrer');
+      const referred = alias(users, 'referred');
+      const conditions = [
+        filter.status ? eq(referrals.status, filter.status) : undefined,
+        filter.source ? eq(referrals.source, filter.source) : undefined,
+        filter.q ? or(likeOp(referrer.name, filter.q), likeOp(referred.name, filter.q), likeOp(referrals.referredEmail, filter.q.toLowerCase())) : undefined,
+      ].filter((c): c is SQL => c !== undefined);
+      const where = conditions.length ? and(...conditions) : undefined;
+      const base = db
+        .select({
+          id: referrals.id,
+          status: referrals.status,
+          source: referrals.source,
+          createdAt: referrals.createdAt,
+          referrerId: referrer.id,
+          referrerName: referrer.name,
+          referredId: referred.id,
+          referredName: referred.name,
+          referredEmail: referrals.referredEmail,
+        })
+        .from(referrals)
+        .innerJoin(referrer, eq(referrer.id, referrals.referrerId))
+        .innerJoin(referred, eq(referred.id, referrals.referredUserId));
+      const rows = base.where(where).orderBy(desc(referrals.id)).limit(limit).offset(offset).all();
+      const total =
+        db
+          .select({ n: count() })
+          .from(referrals)
+          .innerJoin(referrer, eq(referrer.id, referrals.referrerId))
+          .innerJoin(referred, eq(referred.id, referrals.referredUserId))
+          .where(where)
+          .get()?.n ?? 0;
+      return { rows, total };
+    },
+
+    /**
+     * Revokes a credited referral: the row and the referrer's count change together. The
+     * referrer's "reached at" time becomes that of their latest remaining credit, so ties
+     * stay ordered by who reached the current count first.
+     */
+    revokeInTx(tx: Tx, referralId: number, now: Date): Referral | undefined {
+      const referral = tx
+        .update(referrals)
+        .set({ status: 'revoked', revokedAt: now })
+        .where(and(eq(referrals.id, referralId), eq(referrals.status, 'credited')))
+        .returning()
+        .get();
+      if (!referral) return undefined;
+      tx.run(sql`
+        update users set
+          referrals_count = referrals_count - 1,
+          last_referral_at = (select max(created_at) from referrals where referrer_id = ${referral.referrerId} and status = 'credited')
+        where id = ${referral.referrerId}`);
+      return referral;
+    },
+
+    referralById: (id: number): Referral | undefined => db.select().from(referrals).where(eq(referrals.id, id)).get(),
+
+    auditPage(offset: number, limit: number) {
+      const actor = alias(users, 'actor');
+      const rows = db
+        .select({
+          id: auditLog.id,
+          action: auditLog.action,
+          targetType: auditLog.targetType,
+          targetId: auditLog.targetId,
+          details: auditLog.details,
+          createdAt: auditLog.createdAt,
+          actorId: auditLog.actorId,
+          actorName: actor.name,
+          actorEmail: actor.email,
+        })
+        .from(auditLog)
+        .leftJoin(actor, eq(actor.id, auditLog.actorId))
+        .orderBy(desc(auditLog.id))
+        .limit(limit)
+        .offset(offset)
+        .all();
+      const total = db.select({ n: count() }).from(auditLog).get()?.n ?? 0;
+      return { rows, total };
+    },
+
+    /** Keyset-paged chunks for CSV export: constant memory, no connection held between chunks. */
+    usersAfter(afterId: number, limit: number) {
+      return db
+        .select({
+          id: users.id,
+          name: users.name,
+          email: users.email,
+          referralCode: users.referralCode,
+          referralsCount: users.referralsCount,
+          referredById: users.referredById,
+          role: users.role,
+          status: users.status,
+          createdAt: users.createdAt,
+        })
+        .from(users)
+        .where(gt(users.id, afterId))
+        .orderBy(asc(users.id))
+        .limit(limit)
+        .all();
+    },
+
+    referralsAfter(afterId: number, limit: number) {
+      return db
+        .select({
+          id: referrals.id,
+          referrerId: referrals.referrerId,
+          referredUserId: referrals.referredUserId,
+          referredEmail: referrals.referredEmail,
+          source: referrals.source,
+          status: referrals.status,
+          createdAt: referrals.createdAt,
+          revokedAt: referrals.revokedAt,
+        })
+        .from(referrals)
+        .where(gt(referrals.id, afterId))
+        .orderBy(asc(referrals.id))
+        .limit(limit)
+        .all();
+    },
+  };
+}
+
+export type AdminRepository = ReturnType<typeof createAdminRepository>;

@@ -1,0 +1,113 @@
+import type { Clock } from '../../clock.js';
+import type { Db } from '../../db/client.js';
+import type { User } from '../../db/schema.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import type { OutboxRepository } from '../mail/outbox.repository.js';
+import type { RewardsRepository, TierInput } from '../rewards/rewards.repository.js';
+import type { RewardsService } from '../rewards/rewards.service.js';
+import { auditInTx, type AdminRepository } from './admin.repository.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface AdminServiceDeps {
+  db: Db;
+  repo: AdminRepository;
+  rewardsRepo: RewardsRepository;
+  rewards: RewardsService;
+  outbox: OutboxRepository;
+  clock: Clock;
+}
+
+/** The last `days` UTC dates, oldest first, as YYYY-MM-DD. */
+export function lastDays(now: Date, days: number): string[] {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  return Array.from({ length: days }, (_, i) => new Date(today - (days - 1 - i) * DAY_MS).toISOString().slice(0, 10));
+}
+
+/**
+ * Admin actions. Each one is a single transaction that also writes its audit row, so
+ * the log can never miss an action or record one that did not happen.
+ */
+export function createAdminService(deps: AdminServiceDeps) {
+  const { db, repo, clock } = deps;
+
+  function analytics() {
+    const days = lastDays(clock.now(), 30);
+    const daily = repo.daily(new Date(`${days[0]}T00:00:00Z`));
+    const signups = new Map(daily.signups.map((d) => [d.day, d.n]));
+    const credited = new Map(daily.credited.map((d) => [d.day, d.n]));
+    const totals = repo.totals();
+    return {
+      totals,
+      conversion: totals.clicks > 0 ? Math.min(1, totals.credited / totals.clicks) : null,
+      days: days.map((day) => ({ day, signups: signups.get(day) ?? 0, referrals: credited.get(day) ?? 0 })),
+      top: repo.topReferrers(10),
+      mail: deps.outbox.counts(),
+    };
+  }
+
+  function requireUser(id: number): User {
+    const user = repo.userById(id);
+    if (!user) throw notFound('No such user.');
+    return user;
+  }
+
+  function setStatus(actor: User, id: number, status: User['status']): User {
+    const target = requireUser(id);
+    if (target.id === actor.id && status === 'disabled') throw badRequest('You cannot disable your own account.');
+    db.transaction((tx) => {
+      if (repo.setStatusInTx(tx, id, status)) {
+        auditInTx(tx, { actorId: actor.id, action: status === 'disabled' ? 'user.disable' : 'user.enable', targetType: 'user', targetId: id, now: clock.now() });
+      }
+    });
+    return target;
+  }
+
+  function revokeReferral(actor: User, referralId: number) {
+    const existing = repo.referralById(referralId);
+    if (!existing) throw notFound('No such referral.');
+    return db.transaction((tx) => {
+      const referral = repo.revokeInTx(tx, referralId, clock.now());
+      if (!referral) throw new AppError(409, 'This referral was already revoked.', { code: 'already_revoked' });
+      const withdrawn = deps.rewards.onRevokedInTx(tx, referral.referrerId);
+      auditInTx(tx, {
+        actorId: actor.id,
+        action: 'referral.revoke',
+        targetType: 'referral',
+        targetId: referral.id,
+        details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, rewardsWithdrawn: withdrawn },
+        now: clock.now(),
+      });
+      return referral;
+    });
+  }
+
+  function fulfillReward(actor: User, userRewardId: number): { userId: number } {
+    return db.transaction((tx) => {
+      const done = deps.rewardsRepo.fulfillInTx(tx, userRewardId, clock.now());
+      if (!done) throw new AppError(409, 'This reward is not waiting to be fulfilled.', { code: 'not_awarded' });
+      auditInTx(tx, { actorId: actor.id, action: 'reward.fulfill', targetType: 'user_reward', targetId: userRewardId, details: { userId: done.userId }, now: clock.now() });
+      return done;
+    });
+  }
+
+  function createTier(actor: User, input: TierInput) {
+    return db.transaction((tx) => {
+      const tier = deps.rewards.createTierInTx(tx, input);
+      auditInTx(tx, { actorId: actor.id, action: 'tier.create', targetType: 'reward_tier', targetId: tier.id, details: { ...input }, now: clock.now() });
+      return tier;
+    });
+  }
+
+  function updateTier(actor: User, id: number, input: TierInput) {
+    return db.transaction((tx) => {
+      const tier = deps.rewards.updateTierInTx(tx, id, input);
+      auditInTx(tx, { actorId: actor.id, action: 'tier.update', targetType: 'reward_tier', targetId: id, details: { ...input }, now: clock.now() });
+      return tier;
+    });
+  }
+
+  return { analytics, requireUser, setStatus, revokeReferral, fulfillReward, createTier, updateTier };
+}
+
+export type AdminService = ReturnType<typeof createAdminService>;
