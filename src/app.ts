@@ -163,6 +163,7 @@ export function createApp(deps: AppDeps): App {
   app.get('/', home.getHome);
   app.use('/auth', authRoutes(authController));
   app.get('/dashboard', requireUser, dashboard.getDashboard);
+  app.get('/dashboard/qr.svg', requireUser, dashboard.getQr);
   app.post('/dashboard/settings', requireUser, dashboard.postSettings);
   app.use('/referral', referralRoutes(referralController));
   app.use(referralLinkRoutes(referralController));

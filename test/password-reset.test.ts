@@ -171,6 +171,19 @@ describe('GET and POST /auth/reset/:token', () => {
     expect((await submitReset(token, NEW_PASSWORD)).status).toBe(303);
   });
 
+  it('accepts the form posted from its no-referrer page (Origin: null, Sec-Fetch-Site: same-origin), refuses it cross-site', async () => {
+    const { email } = await newAccount();
+    const token = await resetTokenFor(email);
+    const agent = t.request();
+    const csrf = csrfFrom((await agent.get(`/auth/reset/${token}`)).text);
+    const crossSite = await agent.post(`/auth/reset/${token}`).set('Origin', 'null').set('Sec-Fetch-Site', 'cross-site').type('form').send({ password: NEW_PASSWORD, _csrf: csrf });
+    expect(crossSite.status).toBe(403);
+    const noFetchMeta = await agent.post(`/auth/reset/${token}`).set('Origin', 'null').type('form').send({ password: NEW_PASSWORD, _csrf: csrf });
+    expect(noFetchMeta.status).toBe(403);
+    const sameOrigin = await agent.post(`/auth/reset/${token}`).set('Origin', 'null').set('Sec-Fetch-Site', 'same-origin').type('form').send({ password: NEW_PASSWORD, _csrf: csrf });
+    expect(sameOrigin.status).toBe(303);
+  });
+
   it('needs the CSRF token', async () => {
     const { email } = await newAccount();
     const token = await resetTokenFor(email);

@@ -16,7 +16,7 @@ describe('rewards on the dashboard', () => {
     const agent = t.request();
     await signup(agent);
     const dash = await agent.get('/dashboard');
-    expect(dash.text).toContain('Next: <strong>First friend</strong> at 1 referrals');
+    expect(dash.text).toContain('Next: <strong>First friend</strong> at 1 referral<');
     expect(dash.text).toMatch(/<progress value="0" max="100"/);
     expect(dash.text).toContain('No rewards yet');
   });
@@ -32,7 +32,7 @@ describe('rewards on the dashboard', () => {
     expect(dash.text).toContain('<strong>First friend</strong>');
     expect(dash.text).toContain('Next: <strong>Early access</strong> at 3 referrals');
     expect(dash.text).toMatch(/data-stat="remaining">1 to go/);
-    expect(dash.text).toMatch(/<progress value="50" max="100"/);
+    expect(dash.text).toMatch(/<progress value="66" max="100"/);
     const mails = t.db.$client.prepare("select subject from email_outbox where to_address = ? and kind = 'reward_earned'").all(email);
     expect(mails).toEqual([{ subject: 'You earned a reward: First friend' }]);
   });

@@ -30,8 +30,8 @@ export function niceMax(value: number): number {
   return step * power;
 }
 
-export function barChart(labels: string[], series: ChartSeries[], size = { width: 640, height: 220 }): BarChart {
-  const plot = { left: 36, top: 10, width: size.width - 46, height: size.height - 40 };
+export function barChart(labels: string[], series: ChartSeries[], size = { width: 480, height: 200 }): BarChart {
+  const plot = { left: 40, top: 12, width: size.width - 50, height: size.height - 44 };
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)));
   const slot = plot.width / Math.max(1, labels.length);
   const barWidth = Math.max(1, (slot * 0.8) / series.length);
@@ -49,17 +49,34 @@ export function barChart(labels: string[], series: ChartSeries[], size = { width
       };
     }),
   );
-  const every = Math.ceil(labels.length / 6);
+  const every = Math.ceil(labels.length / 5);
   return {
     width: size.width,
     height: size.height,
     plot,
     max,
-    gridlines: [0, 0.5, 1].map((f) => ({ y: +(plot.top + plot.height - f * plot.height).toFixed(2), value: Math.round(f * max) })),
+    // Whole-number ticks only: 0, the middle when it is a whole number, and the top.
+    gridlines: [0, max / 2, max]
+      .filter((v, i) => i !== 1 || Number.isInteger(v))
+      .map((value) => ({ y: +(plot.top + plot.height - (value / max) * plot.height).toFixed(2), value })),
     bars,
     xLabels: labels.map((text, i) => ({ x: +(plot.left + i * slot + slot / 2).toFixed(2), text: text.slice(5) })).filter((_, i) => i % every === 0),
     labels,
     series,
     total: series.reduce((sum, s) => sum + s.values.reduce((a, b) => a + b, 0), 0),
   };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The last `days` UTC dates, oldest first, as YYYY-MM-DD: the x axis of a daily chart. */
+export function lastDays(now: Date, days: number): string[] {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  return Array.from({ length: days }, (_, i) => new Date(today - (days - 1 - i) * DAY_MS).toISOString().slice(0, 10));
+}
+
+/** Values for each day of `days`, zero where `counts` has none. */
+export function fillDays(days: string[], counts: { day: string; n: number }[]): number[] {
+  const byDay = new Map(counts.map((c) => [c.day, c.n]));
+  return days.map((d) => byDay.get(d) ?? 0);
 }

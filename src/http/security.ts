@@ -49,6 +49,9 @@ export function originCheck(config: Config): RequestHandler {
     if (req.get('sec-fetch-site') === 'cross-site') return next(forbidden('Cross-site request refused.'));
     const origin = req.get('origin');
     if (origin === undefined) return next();
+    // Pages sent with Referrer-Policy: no-referrer (password reset) make the browser send
+    // "Origin: null" on their own forms; the browser's Sec-Fetch-Site still vouches for them.
+    if (origin === 'null' && req.get('sec-fetch-site') === 'same-origin') return next();
     let url: URL;
     try {
       url = new URL(origin);

@@ -38,13 +38,10 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
 
   const getIndex: RequestHandler = (_req, res) => {
     const data = service.analytics();
-    const chart = barChart(
-      data.days.map((d) => d.day),
-      [
-        { name: 'sign-ups', className: 'bar-a', values: data.days.map((d) => d.signups) },
-        { name: 'referrals', className: 'bar-b', values: data.days.map((d) => d.referrals) },
-      ],
-    );
+    const chart = barChart(data.days, [
+      { name: 'sign-ups', className: 'bar-a', values: data.signups },
+      { name: 'referrals', className: 'bar-b', values: data.referrals },
+    ]);
     res.render('admin/index.njk', { title: 'Admin', section: 'overview', ...data, chart });
   };
 

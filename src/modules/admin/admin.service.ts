@@ -1,4 +1,5 @@
 import type { Clock } from '../../clock.js';
+import { fillDays, lastDays } from '../../http/charts.js';
 import type { Db } from '../../db/client.js';
 import type { User } from '../../db/schema.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
@@ -7,8 +8,6 @@ import type { RewardsRepository, TierInput } from '../rewards/rewards.repository
 import type { RewardsService } from '../rewards/rewards.service.js';
 import { auditInTx, type AdminRepository } from './admin.repository.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 export interface AdminServiceDeps {
   db: Db;
   repo: AdminRepository;
@@ -16,12 +15,6 @@ export interface AdminServiceDeps {
   rewards: RewardsService;
   outbox: OutboxRepository;
   clock: Clock;
-}
-
-/** The last `days` UTC dates, oldest first, as YYYY-MM-DD. */
-export function lastDays(now: Date, days: number): string[] {
-  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  return Array.from({ length: days }, (_, i) => new Date(today - (days - 1 - i) * DAY_MS).toISOString().slice(0, 10));
 }
 
 /**
@@ -34,13 +27,13 @@ export function createAdminService(deps: AdminServiceDeps) {
   function analytics() {
     const days = lastDays(clock.now(), 30);
     const daily = repo.daily(new Date(`${days[0]}T00:00:00Z`));
-    const signups = new Map(daily.signups.map((d) => [d.day, d.n]));
-    const credited = new Map(daily.credited.map((d) => [d.day, d.n]));
     const totals = repo.totals();
     return {
       totals,
       conversion: totals.clicks > 0 ? Math.min(1, totals.credited / totals.clicks) : null,
-      days: days.map((day) => ({ day, signups: signups.get(day) ?? 0, referrals: credited.get(day) ?? 0 })),
+      days,
+      signups: fillDays(days, daily.signups),
+      referrals: fillDays(days, daily.credited),
       top: repo.topReferrers(10),
       mail: deps.outbox.counts(),
     };

@@ -1,7 +1,9 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
 import { z } from 'zod';
+import { barChart } from '../../http/charts.js';
 import { setFlash } from '../../http/flash.js';
+import { qrSvg, shareLinks } from './sharing.js';
 import { parseInput, type FieldErrors } from '../../http/validate.js';
 import type { UserRepository } from '../auth/auth.repository.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
@@ -13,13 +15,19 @@ const SettingsSchema = z.object({ notify_referrals: z.literal('on', { error: 'In
 export function createDashboardController(deps: { config: Config; referrals: ReferralService; users: UserRepository; rewards: RewardsService }) {
   const { config, referrals } = deps;
 
-  function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
+  const linkOf = (code: string) => `${config.baseUrl}/r/${code}`;
+
+  async function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
     const user = req.user!;
     const stats = referrals.dashboardStats(user);
+    const link = linkOf(user.referralCode);
     res.status(status).render('dashboard/index.njk', {
       title: 'Your dashboard',
       user: { name: user.name, referralCode: user.referralCode, referralsCount: user.referralsCount },
-      link: `${config.baseUrl}/r/${user.referralCode}`,
+      link,
+      shareLinks: shareLinks(link),
+      qr: await qrSvg(link),
+      chart: barChart(stats.days, [{ name: 'referrals', className: 'bar-a', values: stats.daily }]),
       stats,
       canApply: referrals.canApply(user),
       notifyReferrals: user.notifyReferrals,
@@ -31,6 +39,13 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
 
   const getDashboard: RequestHandler = (req, res) => renderDashboard(req, res);
 
+  /** The QR code as a file, for print or a slide. */
+  const getQr: RequestHandler = async (req, res) => {
+    res.setHeader('Content-Type', 'image/svg+xml; charset=utf-8');
+    res.setHeader('Content-Disposition', 'attachment; filename="referral-qr.svg"');
+    res.send(await qrSvg(linkOf(req.user!.referralCode)));
+  };
+
   const postSettings: RequestHandler = (req, res) => {
     const parsed = parseInput(SettingsSchema, req.body);
     if (!parsed.ok) return renderDashboard(req, res, 400, { notify_referrals: Object.values(parsed.errors)[0] ?? 'Invalid setting.' });
@@ -39,5 +54,5 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
     res.redirect(303, '/dashboard');
   };
 
-  return { getDashboard, postSettings, renderDashboard };
+  return { getDashboard, getQr, postSettings, renderDashboard };
 }

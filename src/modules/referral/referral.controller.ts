@@ -16,7 +16,7 @@ export interface ReferralControllerDeps {
   limits: RateLimits;
   config: Config;
   /** Re-renders the dashboard with the apply form's error (malformed form input). */
-  renderDashboard: (req: Request, res: Response, status: number, errors: FieldErrors, values: Record<string, string>) => void;
+  renderDashboard: (req: Request, res: Response, status: number, errors: FieldErrors, values: Record<string, string>) => Promise<void>;
 }
 
 /** The public shape of a page: exactly the SPEC's fields, in both the page and the API. */
@@ -70,7 +70,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
         return;
       }
       const typed = (req.body as Record<string, unknown> | undefined)?.referral_code;
-      deps.renderDashboard(req, res, 400, { referral_code: message }, { referral_code: typeof typed === 'string' ? typed.slice(0, 100) : '' });
+      await deps.renderDashboard(req, res, 400, { referral_code: message }, { referral_code: typeof typed === 'string' ? typed.slice(0, 100) : '' });
       return;
     }
     try {

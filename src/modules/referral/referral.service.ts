@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
+import { fillDays, lastDays } from '../../http/charts.js';
 import type { Referral, User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { UserRepository } from '../auth/auth.repository.js';
@@ -68,14 +69,14 @@ export function createReferralService(deps: ReferralServiceDeps) {
   function dashboardStats(user: User) {
     const clicks = referrals.clicksFor(user.id);
     const referred = referrals.referredBy(user.id, 100);
-    const since = new Date(clock.now().getTime() - 29 * 24 * 60 * 60 * 1000);
+    const days = lastDays(clock.now(), 30);
     return {
       clicks,
       conversion: clicks > 0 ? Math.min(1, user.referralsCount / clicks) : null,
       referred,
       standing: leaderboard.standingOf(user),
-      daily: referrals.dailyCredited(user.id, new Date(since.toISOString().slice(0, 10))),
-      since,
+      days,
+      daily: fillDays(days, referrals.dailyCredited(user.id, new Date(`${days[0]}T00:00:00Z`))),
     };
   }
 

@@ -37,10 +37,6 @@ export function createRewardsService(deps: RewardsServiceDeps) {
     progressOf(user: { id: number; referralsCount: number }) {
       const earned = repo.rewardsOf(user.id);
       const next = repo.nextTierAbove(user.referralsCount);
-      const previousThreshold = repo
-        .activeTiers()
-        .filter((t) => t.threshold <= user.referralsCount)
-        .reduce((max, t) => Math.max(max, t.threshold), 0);
       return {
         earned,
         next: next
@@ -49,8 +45,8 @@ export function createRewardsService(deps: RewardsServiceDeps) {
               description: next.description,
               threshold: next.threshold,
               remaining: next.threshold - user.referralsCount,
-              // Progress within the current step, so the bar moves with every referral.
-              percent: Math.round(((user.referralsCount - previousThreshold) / (next.threshold - previousThreshold)) * 100),
+              // "2 of 3 referrals" reads as 67%: the whole way to the tier, as people count it.
+              percent: Math.floor((user.referralsCount / next.threshold) * 100),
             }
           : null,
       };
