@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): App {
   const users = createUserRepository(db);
   const hasher = createBcryptHasher(config.bcryptCost);
   const referralRepo = createReferralRepository(db);
-  const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache });
+  const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache, secret: config.sessionSecret });
   const notifications = createNotifications({ templates: createMailTemplates(), config });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
   const outbox = createOutboxRepository(db);

@@ -1,21 +1,21 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rankPage } from '../src/modules/referral/leaderboard.js';
+import { rankRows } from '../src/modules/referral/leaderboard.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { insertUser } from './helpers/factories.js';
 import { csrfFor, login, signup, uniqueEmail } from './helpers/forms.js';
 
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
 
-describe('rankPage (competition ranking)', () => {
+describe('rankRows (competition ranking)', () => {
+  const all = [5, 3, 3, 1];
+  const above = (n: number) => all.filter((c) => c > n).length;
+
   it('gives ties the same rank and skips the following ranks: 1, 2, 2, 4', () => {
-    const rows = [5, 3, 3, 1].map((referrals, i) => ({ name: `u${i}`, referrals }));
-    expect(rankPage(rows, 1, 0).map((e) => e.rank)).toEqual([1, 2, 2, 4]);
+    expect(rankRows(all.map((referrals) => ({ referrals })), above)).toEqual([1, 2, 2, 4]);
   });
 
-  it('continues a tie that started on the previous page', () => {
-    const rows = [3, 3, 2].map((referrals, i) => ({ name: `u${i}`, referrals }));
-    // Page 2 starts at offset 20 in a tie that began at position 18 (rank 19).
-    expect(rankPage(rows, 19, 20).map((e) => e.rank)).toEqual([19, 19, 23]);
+  it('ranks a slice from anywhere in the ranking the same way', () => {
+    expect(rankRows([3, 1].map((referrals) => ({ referrals })), above)).toEqual([2, 4]);
   });
 });
 
@@ -73,8 +73,8 @@ describe('leaderboard pages', () => {
     expect(p3.body.entries[0]).toEqual({ rank: 41, name: 'Ranked 40', referrals: 60 });
     const html = await t.request().get('/referral/leaderboard?page=2');
     expect(html.text).toContain('Page 2 of 3');
-    expect(html.text).toContain('href="/referral/leaderboard?page=1" rel="prev"');
-    expect(html.text).toContain('href="/referral/leaderboard?page=3" rel="next"');
+    expect(html.text).toMatch(/href="\/referral\/leaderboard\?page=1&amp;cursor=[\w-]+" rel="prev"/);
+    expect(html.text).toMatch(/href="\/referral\/leaderboard\?page=3&amp;cursor=[\w-]+" rel="next"/);
     expect((await t.request().get('/referral/leaderboard?page=4')).status).toBe(404);
     expect((await t.request().get('/api/leaderboard?page=4')).status).toBe(404);
   });
@@ -134,6 +134,7 @@ describe('leaderboard pages', () => {
     expect((await login(agent, me.email)).status).toBe(303);
     const p1 = await agent.get('/referral/leaderboard');
     expect(p1.text).toContain('href="/referral/leaderboard?page=2#you"');
+    expect(p1.text).toContain('You are <strong>#26</strong>');
     expect(p1.text).not.toContain('class="is-me"');
     const p2 = await agent.get('/referral/leaderboard?page=2');
     expect(p2.text).toMatch(/class="is-me" id="you"[^>]*>\s*<td>26<\/td>\s*<td>Me Myself/);
@@ -143,14 +144,41 @@ describe('leaderboard pages', () => {
     expect(anon.text).toContain('Me Myself');
   });
 
-  it('sends ?around=me to the page holding the user', async () => {
-    for (let i = 0; i < 21; i++) insertUser(t.db, { referralsCount: 50 - i, lastReferralAt: at(i) });
-    const me = insertUser(t.db, { email: uniqueEmail('around'), referralsCount: 1, lastReferralAt: at(99) });
+  it('shows the ten rows above and below the user for ?around=me', async () => {
+    for (let i = 0; i < 40; i++) insertUser(t.db, { name: `Row ${i}`, referralsCount: 100 - i, lastReferralAt: at(i) });
+    const me = insertUser(t.db, { name: 'Middle Me', email: uniqueEmail('around'), referralsCount: 80, lastReferralAt: at(99) });
     const agent = t.request();
     await login(agent, me.email);
     const res = await agent.get('/referral/leaderboard?around=me');
-    expect(res.status).toBe(302);
-    expect(res.headers.location).toBe('/referral/leaderboard?page=2#you');
+    expect(res.status).toBe(200);
+    const names = [...res.text.matchAll(/<td>(Row \d+|Middle Me)/g)].map((m) => m[1]);
+    // Row 20 also has 80 referrals but reached them first: Middle Me is ranked after it.
+    expect(names).toEqual([...Array.from({ length: 10 }, (_, i) => `Row ${i + 11}`), 'Middle Me', ...Array.from({ length: 10 }, (_, i) => `Row ${i + 21}`)]);
+    expect(res.text).toMatch(/class="is-me" id="you"[^>]*>\s*<td>21<\/td>\s*<td>Middle Me/);
+    expect(res.text).toContain('You are <strong>#21</strong>');
+    expect((await t.request().get('/referral/leaderboard?around=me')).status).toBe(302);
+  });
+
+  it('follows next/prev cursors to the same rows as page numbers, and rejects forged cursors', async () => {
+    for (let i = 0; i < 50; i++) insertUser(t.db, { name: `C${i}`, referralsCount: 1 + (i % 3), lastReferralAt: at(i) });
+    const rowsOf = (html: string) => [...html.matchAll(/<td>(C\d+)<\/td>/g)].map((m) => m[1]!);
+    let html = (await t.request().get('/referral/leaderboard')).text;
+    const viaCursor: string[][] = [rowsOf(html)];
+    for (let page = 2; page <= 3; page++) {
+      const next = /href="([^"]+)" rel="next"/.exec(html)![1]!.replace(/&amp;/g, '&');
+      html = (await t.request().get(next)).text;
+      viaCursor.push(rowsOf(html));
+    }
+    const prev = /href="([^"]+)" rel="prev"/.exec(html)![1]!.replace(/&amp;/g, '&');
+    expect(rowsOf((await t.request().get(prev)).text)).toEqual(viaCursor[1]);
+    t.db.$client.prepare("update app_state set value = value + 1 where key = 'leaderboard_version'").run();
+    for (let page = 1; page <= 3; page++) {
+      expect(rowsOf((await t.request().get(`/referral/leaderboard?page=${page}`)).text)).toEqual(viaCursor[page - 1]);
+    }
+    expect(new Set(viaCursor.flat()).size).toBe(50);
+    const forged = await t.request().get('/referral/leaderboard?page=2&cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    expect(rowsOf(forged.text)).toEqual(viaCursor[1]);
+    expect((await t.request().get('/referral/leaderboard?page=2&cursor=%3Cscript%3E')).status).toBe(400);
   });
 });
 
@@ -196,6 +224,7 @@ describe('leaderboard cache', () => {
     const dash = await agent.get('/dashboard');
     expect(dash.text).toMatch(/data-stat="referrals">1</);
     expect(dash.text).toMatch(/data-stat="rank">#\d+/);
+    expect(dash.text).toContain('href="/referral/leaderboard?around=me"');
     expect(dash.text).toContain('Dash Friend');
     const token = await csrfFor(agent, '/dashboard');
     expect(token.length).toBeGreaterThan(20);

@@ -194,6 +194,17 @@ export const auditLog = sqliteTable(
   (t) => [index('audit_log_created_idx').on(t.createdAt)],
 );
 
+/**
+ * How many ranked users (active, at least one referral) hold each referral count. A rank
+ * is 1 + the users on higher scores: a sum over a few hundred distinct scores whatever
+ * the number of users. Kept exact by triggers (migration 0007) in the same statement,
+ * hence the same transaction, as every change of a user's count or status.
+ */
+export const scoreCounts = sqliteTable('score_counts', {
+  score: integer('score').primaryKey(),
+  users: integer('users').notNull().default(0),
+});
+
 /** express-session rows; user_id lets every session of one user be revoked at once. */
 export const sessions = sqliteTable(
   'sessions',

@@ -1,10 +1,12 @@
+import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../clock.js';
 import type { User } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
-import type { ReferralRepository } from './referral.repository.js';
+import type { RankedRow, RankKey, ReferralRepository } from './referral.repository.js';
 
 export const PAGE_SIZE = 20;
+export const AROUND = 10;
 
 export interface LeaderboardEntry {
   rank: number;
@@ -12,7 +14,10 @@ export interface LeaderboardEntry {
   referrals: number;
 }
 
-/** One public page: nothing in it identifies anyone beyond the display name. */
+/**
+ * One page of the ranking. `entries` is the public part; `keys` (the sort key of each
+ * row, ids included) stays on the server: it serves the highlight and the cursors.
+ */
 export interface LeaderboardPage {
   page: number;
   pageSize: number;
@@ -20,65 +25,152 @@ export interface LeaderboardPage {
   totalRanked: number;
   generatedAt: Date;
   entries: LeaderboardEntry[];
-}
-
-export interface Standing {
-  rank: number;
-  /** 0-based place in the full ordering, which fixes the page and the row. */
-  position: number;
-  page: number;
+  keys: RankKey[];
+  /** Opaque, sealed cursors for the neighbouring pages (seek by key, not OFFSET). */
+  nextCursor: string | null;
+  prevCursor: string | null;
 }
 
 /**
- * Competition ranking (1, 2, 2, 4): a user's rank is one more than the number of ranked
- * users with strictly more referrals; equal counts share it, and the list order inside a
- * tie is who got there first.
+ * Competition ranking (1, 2, 2, 4): a rank is one more than the number of ranked users
+ * with strictly more referrals; equal counts share it, and the order inside a tie is who
+ * got there first. `above` answers that count from score_counts.
  */
-export function rankPage(rows: { name: string; referrals: number }[], firstRank: number, offset: number): LeaderboardEntry[] {
-  let rank = firstRank;
-  return rows.map((row, i) => {
-    if (i > 0 && row.referrals !== rows[i - 1]!.referrals) rank = offset + i + 1;
-    return { rank, name: row.name, referrals: row.referrals };
+export function rankRows(rows: { referrals: number }[], above: (referrals: number) => number): number[] {
+  const cache = new Map<number, number>();
+  return rows.map((r) => {
+    let rank = cache.get(r.referrals);
+    if (rank === undefined) {
+      rank = above(r.referrals) + 1;
+      cache.set(r.referrals, rank);
+    }
+    return rank;
   });
 }
 
-export function createLeaderboard(deps: { repo: ReferralRepository; clock: Clock; cache: boolean; ttlMs?: number; maxPages?: number }) {
-  const { repo, clock } = deps;
-  // Bounded by entries; the TTL is only a safety net, invalidation is by version.
-  const cache = new LRUCache<number, LeaderboardPage & { version: number }>({
-    max: deps.maxPages ?? 200,
-    ttl: deps.ttlMs ?? 60_000,
-  });
+/**
+ * Cursors carry a row's sort key (which includes its id, not public), so they are
+ * sealed with AES-256-GCM: opaque to the client, tamper-evident to the server, and
+ * valid in every worker because the key derives from the shared secret.
+ */
+function cursorCodec(secret: string) {
+  const key = crypto.createHash('sha256').update(`leaderboard-cursor:${secret}`).digest();
+  return {
+    seal(payload: { v: number; p: number; d: 'a' | 'b'; k: [number, number, number] }): string {
+      const iv = crypto.randomBytes(12);
+      const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+      const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
+      return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+    },
+    open(token: string): { v: number; p: number; d: 'a' | 'b'; k: [number, number, number] } | null {
+      try {
+        const raw = Buffer.from(token, 'base64url');
+        if (raw.length < 29 || raw.length > 200) return null;
+        const decipher = crypto.createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+        decipher.setAuthTag(raw.subarray(12, 28));
+        const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+        return JSON.parse(text) as { v: number; p: number; d: 'a' | 'b'; k: [number, number, number] };
+      } catch {
+        return null;
+      }
+    },
+  };
+}
 
-  function compute(page: number): LeaderboardPage {
+const keyOf = (row: RankedRow): RankKey => ({ referrals: row.referrals, reachedAt: row.reachedAt, id: row.id });
+const keyOfUser = (user: Pick<User, 'id' | 'referralsCount' | 'lastReferralAt'>): RankKey => ({
+  referrals: user.referralsCount,
+  reachedAt: user.lastReferralAt?.getTime() ?? 0,
+  id: user.id,
+});
+
+export interface LeaderboardDeps {
+  repo: ReferralRepository;
+  clock: Clock;
+  cache: boolean;
+  secret: string;
+  ttlMs?: number;
+  maxPages?: number;
+}
+
+export function createLeaderboard(deps: LeaderboardDeps) {
+  const { repo, clock } = deps;
+  const cursors = cursorCodec(deps.secret);
+  // Bounded by entries; the TTL is only a safety net, invalidation is by version.
+  const cache = new LRUCache<number, LeaderboardPage & { version: number }>({ max: deps.maxPages ?? 500, ttl: deps.ttlMs ?? 60_000 });
+
+  function build(page: number, rows: RankedRow[], totalRanked: number, version: number): LeaderboardPage {
+    const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
+    const ranks = rankRows(rows, repo.countAbove);
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    return {
+      page,
+      pageSize: PAGE_SIZE,
+      totalPages,
+      totalRanked,
+      generatedAt: clock.now(),
+      entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
+      keys: rows.map(keyOf),
+      nextCursor: last && page < totalPages ? cursors.seal({ v: version, p: page + 1, d: 'a', k: [last.referrals, last.reachedAt, last.id] }) : null,
+      prevCursor: first && page > 1 ? cursors.seal({ v: version, p: page - 1, d: 'b', k: [first.referrals, first.reachedAt, first.id] }) : null,
+    };
+  }
+
+  function compute(page: number, cursor: string | undefined, version: number): LeaderboardPage {
     const totalRanked = repo.totalRanked();
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
     if (page > totalPages) throw notFound(`There is no page ${page}; the leaderboard has ${totalPages}.`);
-    const offset = (page - 1) * PAGE_SIZE;
-    const rows = repo.rankedPage(offset, PAGE_SIZE);
-    const firstRank = rows[0] ? repo.countAbove(rows[0].referrals) + 1 : 1;
-    return { page, pageSize: PAGE_SIZE, totalPages, totalRanked, generatedAt: clock.now(), entries: rankPage(rows, firstRank, offset) };
+    const sealed = cursor ? cursors.open(cursor) : null;
+    // A cursor from this version of the ranking, for this page, seeks by key; anything
+    // else (a typed URL, a stale or forged cursor) falls back to counting rows.
+    if (sealed && sealed.v === version && sealed.p === page) {
+      const key = { referrals: sealed.k[0], reachedAt: sealed.k[1], id: sealed.k[2] };
+      const rows = sealed.d === 'a' ? repo.rankedAfter(key, PAGE_SIZE) : repo.rankedBefore(key, PAGE_SIZE);
+      return build(page, rows, totalRanked, version);
+    }
+    return build(page, repo.rankedPage((page - 1) * PAGE_SIZE, PAGE_SIZE), totalRanked, version);
   }
 
   /** A page of the public ranking; past the last page is a 404, page 1 always exists. */
-  function getPage(page: number): LeaderboardPage {
-    if (!deps.cache) return compute(page);
+  function getPage(page: number, cursor?: string): LeaderboardPage {
     const version = repo.leaderboardVersion();
+    if (!deps.cache) return compute(page, cursor, version);
     const hit = cache.get(page);
     if (hit && hit.version === version) return hit;
-    const fresh = { ...compute(page), version };
+    const fresh = { ...compute(page, cursor, version), version };
     cache.set(page, fresh);
     return fresh;
   }
 
-  /** Where a user stands, or null when they are not ranked (no referrals, or disabled). */
-  function standingOf(user: Pick<User, 'id' | 'status' | 'referralsCount' | 'lastReferralAt'>): Standing | null {
+  /** A user's competition rank, from score_counts: the same cost at 1,000 or 1,000,000 users. */
+  function rankOf(user: Pick<User, 'status' | 'referralsCount'>): number | null {
     if (user.status !== 'active' || user.referralsCount < 1) return null;
-    const position = repo.positionOf(user);
-    return { rank: repo.countAbove(user.referralsCount) + 1, position, page: Math.floor(position / PAGE_SIZE) + 1 };
+    return repo.countAbove(user.referralsCount) + 1;
   }
 
-  return { getPage, standingOf, clear: () => cache.clear() };
+  /** The page that holds a user (costs a count over their tie group; leaderboard page only). */
+  function pageOf(user: Pick<User, 'id' | 'status' | 'referralsCount' | 'lastReferralAt'>): number | null {
+    if (rankOf(user) === null) return null;
+    return Math.floor(repo.positionOf(keyOfUser(user)) / PAGE_SIZE) + 1;
+  }
+
+  /** The rows just above and below a ranked user, found by seeking from their own key. */
+  function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>) {
+    if (rankOf(user) === null) return null;
+    const key = keyOfUser(user);
+    const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
+    const rows = [...repo.rankedBefore(key, AROUND), me, ...repo.rankedAfter(key, AROUND)];
+    const ranks = rankRows(rows, repo.countAbove);
+    return {
+      entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
+      myIndex: rows.indexOf(me),
+      totalRanked: repo.totalRanked(),
+      generatedAt: clock.now(),
+    };
+  }
+
+  return { getPage, rankOf, pageOf, around, clear: () => cache.clear() };
 }
 
 export type Leaderboard = ReturnType<typeof createLeaderboard>;

@@ -4,7 +4,7 @@ import { AppError, badRequest } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
 import { parseInput, type FieldErrors } from '../../http/validate.js';
-import { PAGE_SIZE, type Leaderboard, type LeaderboardPage } from './leaderboard.js';
+import type { Leaderboard, LeaderboardPage } from './leaderboard.js';
 import { REF_COOKIE, REF_COOKIE_MAX_AGE_MS } from './referral.constants.js';
 import { normalizeReferralCode } from './referral-code.js';
 import { LeaderboardQuerySchema, ProcessReferralSchema } from './referral.schemas.js';
@@ -30,6 +30,9 @@ function publicPage(p: LeaderboardPage) {
     entries: p.entries.map((e) => ({ rank: e.rank, name: e.name, referrals: e.referrals })),
   };
 }
+
+/** Page links carry a sealed cursor so the next page seeks by key instead of counting rows. */
+const pageHref = (page: number, cursor: string | null) => `/referral/leaderboard?page=${page}${cursor ? `&cursor=${cursor}` : ''}`;
 
 export function createReferralController(deps: ReferralControllerDeps) {
   const { service, leaderboard, limits, config } = deps;
@@ -99,26 +102,31 @@ export function createReferralController(deps: ReferralControllerDeps) {
 
   const getLeaderboard: RequestHandler = (req, res) => {
     const query = readQuery(req);
-    const standing = req.user ? leaderboard.standingOf(req.user) : null;
+    const user = req.user;
+    const rank = user ? leaderboard.rankOf(user) : null;
     if (query.around === 'me') {
-      if (!req.user) {
+      if (!user) {
         res.redirect(302, `/auth/login?next=${encodeURIComponent(req.originalUrl)}`);
         return;
       }
-      if (standing) {
-        res.redirect(302, `/referral/leaderboard?page=${standing.page}#you`);
+      const around = leaderboard.around(user);
+      if (around) {
+        res.render('referral/around.njk', { title: 'Your position', rank, ...around });
         return;
       }
     }
-    const page = leaderboard.getPage(query.page);
-    const myRow = standing && standing.page === page.page ? standing.position - (page.page - 1) * PAGE_SIZE : -1;
+    const page = leaderboard.getPage(query.page, query.cursor);
+    const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
     res.render('referral/leaderboard.njk', {
       title: 'Leaderboard',
       board: publicPage(page),
       generatedAt: page.generatedAt,
+      prevHref: page.page > 1 ? pageHref(page.page - 1, page.prevCursor) : null,
+      nextHref: page.page < page.totalPages ? pageHref(page.page + 1, page.nextCursor) : null,
       myRow,
-      standing,
-      notRankedNote: query.around === 'me' && !standing,
+      rank,
+      myPage: rank !== null && myRow < 0 && user ? leaderboard.pageOf(user) : null,
+      notRankedNote: query.around === 'me' && rank === null,
     });
   };
 

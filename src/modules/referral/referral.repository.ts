@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { appState, referralClicks, referrals, users, type Referral, type User } from '../../db/schema.js';
+import { appState, referralClicks, referrals, scoreCounts, users, type Referral, type User } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 
 /** A transaction handle or the database itself: both run Drizzle queries. */
@@ -44,9 +44,19 @@ export function creditInTx(tx: Tx, input: CreditInput): Referral {
 
 const RANKED = sql`${users.status} = 'active' and ${users.referralsCount} > 0`;
 
+/** A row of the ranking with its sort key; the key stays on the server (ids are never public). */
 export interface RankedRow {
+  id: number;
   name: string;
   referrals: number;
+  reachedAt: number;
+}
+
+/** The sort key of a ranked user: count (desc), then when they reached it, then id. */
+export interface RankKey {
+  referrals: number;
+  reachedAt: number;
+  id: number;
 }
 
 export function createReferralRepository(db: Db) {
@@ -56,37 +66,96 @@ export function createReferralRepository(db: Db) {
     .where(eq(appState.key, 'leaderboard_version'))
     .prepare();
 
+  const rankedColumns = {
+    id: users.id,
+    name: users.name,
+    referrals: users.referralsCount,
+    reachedAt: sql<number>`${users.lastReferralAt}`.mapWith(Number),
+  };
+  const rankOrder = [desc(users.referralsCount), asc(users.lastReferralAt), asc(users.id)] as const;
+  const p = {
+    referrals: sql.placeholder('referrals'),
+    at: sql.placeholder('at'),
+    id: sql.placeholder('id'),
+    limit: sql.placeholder('limit'),
+  };
+
   const pageStmt = db
-    .select({ name: users.name, referrals: users.referralsCount })
+    .select(rankedColumns)
     .from(users)
     .where(RANKED)
-    .orderBy(desc(users.referralsCount), asc(users.lastReferralAt), asc(users.id))
-    .limit(sql.placeholder('limit'))
+    .orderBy(...rankOrder)
+    .limit(p.limit)
     .offset(sql.placeholder('offset'))
     .prepare();
 
-  const totalStmt = db.select({ n: count() }).from(users).where(RANKED).prepare();
+  // Seeking by key, in two index ranges each: the rest of the key's tie group, then
+  // the neighbouring scores. Both are ranges of users_ranking_idx, so the cost does not
+  // depend on how deep in the ranking the key is.
+  const afterSameScoreStmt = db
+    .select(rankedColumns)
+    .from(users)
+    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) > (${p.at}, ${p.id})`))
+    .orderBy(...rankOrder)
+    .limit(p.limit)
+    .prepare();
+  const afterLowerScoresStmt = db
+    .select(rankedColumns)
+    .from(users)
+    .where(and(RANKED, sql`${users.referralsCount} < ${p.referrals}`))
+    .orderBy(...rankOrder)
+    .limit(p.limit)
+    .prepare();
+  const beforeSameScoreStmt = db
+    .select(rankedColumns)
+    .from(users)
+    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) < (${p.at}, ${p.id})`))
+    .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
+    .limit(p.limit)
+    .prepare();
+  const beforeHigherScoresStmt = db
+    .select(rankedColumns)
+    .from(users)
+    .where(and(RANKED, sql`${users.referralsCount} > ${p.referrals}`))
+    .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
+    .limit(p.limit)
+    .prepare();
 
+  const totalStmt = db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` }).from(scoreCounts).prepare();
   const aboveStmt = db
-    .select({ n: count() })
-    .from(users)
-    .where(and(RANKED, gt(users.referralsCount, sql.placeholder('referrals'))))
+    .select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` })
+    .from(scoreCounts)
+    .where(gt(scoreCounts.score, sql.placeholder('referrals')))
     .prepare();
 
-  // Users ordered before this one: more referrals, or as many but reached first.
-  const positionStmt = db
+  // Users ordered before this one inside their tie group (for the page that holds them).
+  const tieBeforeStmt = db
     .select({ n: count() })
     .from(users)
-    .where(
-      and(
-        RANKED,
-        sql`(${users.referralsCount} > ${sql.placeholder('referrals')}
-          or (${users.referralsCount} = ${sql.placeholder('referrals')}
-              and (${users.lastReferralAt} < ${sql.placeholder('at')}
-                   or (${users.lastReferralAt} = ${sql.placeholder('at')} and ${users.id} < ${sql.placeholder('id')}))))`,
-      ),
-    )
+    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) < (${p.at}, ${p.id})`))
     .prepare();
+
+  const referredByStmt = db
+    .select({ name: users.name, createdAt: referrals.createdAt, status: referrals.status, source: referrals.source })
+    .from(referrals)
+    .innerJoin(users, eq(users.id, referrals.referredUserId))
+    .where(eq(referrals.referrerId, sql.placeholder('id')))
+    .orderBy(desc(referrals.createdAt), desc(referrals.id))
+    .limit(sql.placeholder('limit'))
+    .prepare();
+
+  const dailyStmt = db
+    .select({
+      day: sql<string>`strftime('%Y-%m-%d', ${referrals.createdAt} / 1000, 'unixepoch')`.as('day'),
+      n: count(),
+    })
+    .from(referrals)
+    .where(and(eq(referrals.referrerId, sql.placeholder('id')), eq(referrals.status, 'credited'), sql`${referrals.createdAt} >= ${sql.placeholder('since')}`))
+    .groupBy(sql`day`)
+    .orderBy(sql`day`)
+    .prepare();
+
+  const keyParams = (key: RankKey, limit: number) => ({ referrals: key.referrals, at: key.reachedAt, id: key.id, limit });
 
   const clicksStmt = db
     .select({ n: count() })
@@ -107,10 +176,23 @@ export function createReferralRepository(db: Db) {
   return {
     leaderboardVersion: (): number => versionStmt.get()?.value ?? 0,
     rankedPage: (offset: number, limit: number): RankedRow[] => pageStmt.all({ offset, limit }),
+    /** Up to `limit` ranked users right after `key`, in ranking order. */
+    rankedAfter(key: RankKey, limit: number): RankedRow[] {
+      const rows = afterSameScoreStmt.all(keyParams(key, limit));
+      return rows.length < limit ? rows.concat(afterLowerScoresStmt.all(keyParams(key, limit - rows.length))) : rows;
+    },
+    /** Up to `limit` ranked users right before `key`, in ranking order. */
+    rankedBefore(key: RankKey, limit: number): RankedRow[] {
+      const rows = beforeSameScoreStmt.all(keyParams(key, limit));
+      const more = rows.length < limit ? beforeHigherScoresStmt.all(keyParams(key, limit - rows.length)) : [];
+      return rows.concat(more).reverse();
+    },
+    /** Ranked users in all: a sum over score_counts, not a count over users. */
     totalRanked: (): number => totalStmt.get()?.n ?? 0,
+    /** Ranked users with more referrals than this: one less than the competition rank. */
     countAbove: (referralsCount: number): number => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
-    positionOf: (user: Pick<User, 'id' | 'referralsCount' | 'lastReferralAt'>): number =>
-      positionStmt.get({ referrals: user.referralsCount, at: user.lastReferralAt?.getTime() ?? 0, id: user.id })?.n ?? 0,
+    /** 0-based place in the full ordering. Costs a count over the user's tie group. */
+    positionOf: (key: RankKey): number => (aboveStmt.get({ referrals: key.referrals })?.n ?? 0) + (tieBeforeStmt.get(keyParams(key, 0))?.n ?? 0),
 
     recordClick(click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date }): void {
       insertClickStmt.run({ referrerId: click.referrerId, ipHash: click.ipHash, userAgentHash: click.userAgentHash, createdAt: click.at });
@@ -118,30 +200,10 @@ export function createReferralRepository(db: Db) {
     clicksFor: (referrerId: number): number => clicksStmt.get({ id: referrerId })?.n ?? 0,
 
     /** People this user referred, newest first, with credited and revoked ones marked. */
-    referredBy(referrerId: number, limit: number) {
-      return db
-        .select({ name: users.name, createdAt: referrals.createdAt, status: referrals.status, source: referrals.source })
-        .from(referrals)
-        .innerJoin(users, eq(users.id, referrals.referredUserId))
-        .where(eq(referrals.referrerId, referrerId))
-        .orderBy(desc(referrals.createdAt), desc(referrals.id))
-        .limit(limit)
-        .all();
-    },
+    referredBy: (referrerId: number, limit: number) => referredByStmt.all({ id: referrerId, limit }),
 
     /** Referrals per day for one referrer since a date, for the dashboard chart. */
-    dailyCredited(referrerId: number, since: Date) {
-      return db
-        .select({
-          day: sql<string>`strftime('%Y-%m-%d', ${referrals.createdAt} / 1000, 'unixepoch')`.as('day'),
-          n: count(),
-        })
-        .from(referrals)
-        .where(and(eq(referrals.referrerId, referrerId), eq(referrals.status, 'credited'), sql`${referrals.createdAt} >= ${since.getTime()}`))
-        .groupBy(sql`day`)
-        .orderBy(sql`day`)
-        .all();
-    },
+    dailyCredited: (referrerId: number, since: Date) => dailyStmt.all({ id: referrerId, since: since.getTime() }),
 
     /** True when `userId` sits anywhere above `referrerId` in the referral chain (a cycle). */
     isAncestor(userId: number, referrerId: number): boolean {

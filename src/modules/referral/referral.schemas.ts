@@ -12,4 +12,8 @@ export const LeaderboardQuerySchema = z.object({
     .optional()
     .default(1),
   around: z.literal('me', { error: 'around can only be "me".' }).optional(),
+  cursor: z
+    .string({ error: 'Invalid cursor.' })
+    .regex(/^[A-Za-z0-9_-]{1,300}$/, 'Invalid cursor.')
+    .optional(),
 });

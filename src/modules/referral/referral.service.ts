@@ -74,7 +74,7 @@ export function createReferralService(deps: ReferralServiceDeps) {
       clicks,
       conversion: clicks > 0 ? Math.min(1, user.referralsCount / clicks) : null,
       referred,
-      standing: leaderboard.standingOf(user),
+      rank: leaderboard.rankOf(user),
       days,
       daily: fillDays(days, referrals.dailyCredited(user.id, new Date(`${days[0]}T00:00:00Z`))),
     };
