@@ -1,17 +1,19 @@
+import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { systemClock } from './clock.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger } from './http/logging.js';
 
-/** Start-up only: configuration, migrations, listen, and a graceful stop. */
+/** Start-up only: configuration, migrations, listen, and graceful stops and restarts. */
 function main(): void {
   // A .env file in the working directory, if present, fills what the environment leaves unset.
   if (fs.existsSync('.env')) process.loadEnvFile('.env');
-  let config;
+  let config: Config;
   const warnings: string[] = [];
   try {
     config = loadConfig(process.env, { warn: (m) => warnings.push(m) });
@@ -23,16 +25,30 @@ function main(): void {
     throw err;
   }
   const logger = createLogger(config);
-  for (const w of warnings) logger.warn(w);
+  if (cluster.isPrimary) for (const w of warnings) logger.warn(w);
 
+  if (cluster.isPrimary) {
+    // Migrations run once, before any worker opens the database.
+    const db = openDatabase(config.databaseFile);
+    runMigrations(db);
+    db.$client.close();
+  }
+  if (config.webConcurrency > 1 && cluster.isPrimary) runPrimary(config, logger);
+  else runWorker(config, logger);
+}
+
+/**
+ * One app process: the HTTP server and the mail deliverer. On SIGTERM/SIGINT it stops
+ * accepting, lets in-flight requests finish, stops the deliverer, closes the database.
+ */
+function runWorker(config: Config, logger: Logger): void {
   const db = openDatabase(config.databaseFile);
-  runMigrations(db);
   const { app, deliverer, close } = createApp({ config, db, logger, clock: systemClock });
   deliverer.start();
 
   const onListening = () => {
     const { port } = server.address() as AddressInfo;
-    logger.info({ port, database: config.databaseFile, baseUrl: config.baseUrl }, `Referral System listening on port ${port}`);
+    logger.info({ port, database: config.databaseFile, baseUrl: config.baseUrl, worker: cluster.worker?.id }, `Referral System listening on port ${port}`);
   };
   // Without HOST, Node listens on every interface (IPv6 and IPv4 where available).
   const server = config.host ? app.listen(config.port, config.host, onListening) : app.listen(config.port, onListening);
@@ -45,12 +61,11 @@ function main(): void {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    // Stop accepting, let requests in flight finish, then close the database.
+    logger.info({ signal, worker: cluster.worker?.id }, 'shutting down: finishing in-flight requests');
     server.close(async () => {
       await close();
       db.$client.close();
-      logger.info('stopped');
+      logger.info({ worker: cluster.worker?.id }, 'stopped');
       process.exit(0);
     });
     server.closeIdleConnections();
@@ -61,6 +76,57 @@ function main(): void {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // In a cluster the primary retires a worker with disconnect(): it stops routing new
+  // connections to it first, so no request lands on a closing server.
+  cluster.worker?.on('disconnect', () => shutdown('disconnect'));
+}
+
+/**
+ * WEB_CONCURRENCY > 1: N workers share the port (node:cluster) and the SQLite file;
+ * sessions, rate limits and the leaderboard version live in that file, so any worker
+ * can serve any request. A crashed worker is replaced; SIGHUP replaces the workers one
+ * at a time (a graceful restart with no refused requests); SIGTERM stops them all.
+ */
+function runPrimary(config: Config, logger: Logger): void {
+  let stopping = false;
+  const spawn = (): Worker => cluster.fork();
+  const listening = (worker: Worker) => new Promise<void>((resolve) => worker.once('listening', () => resolve()));
+  const exited = (worker: Worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())));
+
+  for (let i = 0; i < config.webConcurrency; i++) spawn();
+  logger.info({ workers: config.webConcurrency }, 'cluster started');
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping || worker.exitedAfterDisconnect || (worker as Worker & { replaced?: boolean }).replaced) return;
+    logger.error({ worker: worker.id, code, signal }, 'worker died; starting a new one');
+    setTimeout(spawn, 500);
+  });
+
+  process.on('SIGHUP', async () => {
+    logger.info('graceful restart: replacing workers one at a time');
+    for (const old of Object.values(cluster.workers ?? {})) {
+      if (!old) continue;
+      const fresh = spawn();
+      await listening(fresh);
+      (old as Worker & { replaced?: boolean }).replaced = true;
+      old.disconnect();
+      await exited(old);
+    }
+    logger.info('graceful restart done');
+  });
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping every worker');
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w));
+    for (const w of workers) w.disconnect();
+    await Promise.all(workers.map(exited));
+    logger.info('cluster stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main();
