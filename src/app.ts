@@ -9,6 +9,7 @@ import { SqliteSessionStore } from './db/session-store.js';
 import { csrfProtection, exposeCsrfToken } from './http/csrf.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { readFlash } from './http/flash.js';
+import { createPageCache } from './http/page-cache.js';
 import { requestLogger } from './http/logging.js';
 import { createRateLimits } from './http/rate-limit.js';
 import { originCheck, setUpSecurityHeaders } from './http/security.js';
@@ -70,7 +71,7 @@ export function createApp(deps: AppDeps): App {
 
   // Composition root: repositories, then services, then controllers.
   const users = createUserRepository(db);
-  const hasher = createBcryptHasher(config.bcryptCost);
+  const hasher = createBcryptHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency });
   const referralRepo = createReferralRepository(db);
   const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache, secret: config.sessionSecret });
   const notifications = createNotifications({ templates: createMailTemplates(), config });
@@ -130,14 +131,16 @@ export function createApp(deps: AppDeps): App {
     repo: adminRepo,
     rewardsRepo,
   });
+  const pageCache = createPageCache({ enabled: config.leaderboardCache });
   const referralController = createReferralController({
     service: referrals,
     leaderboard,
     limits,
     config,
+    pageCache,
     renderDashboard: dashboard.renderDashboard,
   });
-  const home = createHomeController({ db, leaderboard });
+  const home = createHomeController({ db, leaderboard, pageCache });
 
   setUpViews(app, config);
   app.use(requestLogger(logger));

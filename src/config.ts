@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { z } from 'zod';
 import { projectRoot } from './paths.js';
 
@@ -24,6 +25,7 @@ const EnvSchema = z
     SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     SESSION_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(365).default(14),
     BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(12),
+    BCRYPT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism() - 1)),
     TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
     SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
     MAIL_FROM: z.string().trim().min(3).default('Referral Program <no-reply@localhost>'),
@@ -66,6 +68,7 @@ export interface Config {
   readonly sessionSecret: string;
   readonly sessionMaxAgeMs: number;
   readonly bcryptCost: number;
+  readonly bcryptConcurrency: number;
   readonly trustProxy: number;
   readonly smtpUrl: string | undefined;
   readonly mailFrom: string;
@@ -125,6 +128,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecret,
     sessionMaxAgeMs: env.SESSION_MAX_AGE_DAYS * 24 * 60 * 60 * 1000,
     bcryptCost: env.BCRYPT_COST,
+    bcryptConcurrency: env.BCRYPT_CONCURRENCY,
     trustProxy: env.TRUST_PROXY,
     smtpUrl: env.SMTP_URL,
     mailFrom: env.MAIL_FROM,

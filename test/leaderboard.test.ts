@@ -133,7 +133,7 @@ describe('leaderboard pages', () => {
     const agent = t.request();
     expect((await login(agent, me.email)).status).toBe(303);
     const p1 = await agent.get('/referral/leaderboard');
-    expect(p1.text).toContain('href="/referral/leaderboard?page=2#you"');
+    expect(p1.text).toContain('href="/referral/leaderboard?around=me#you"');
     expect(p1.text).toContain('You are <strong>#26</strong>');
     expect(p1.text).not.toContain('class="is-me"');
     const p2 = await agent.get('/referral/leaderboard?page=2');
@@ -212,6 +212,25 @@ describe('leaderboard cache', () => {
     const names = (await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name);
     expect(names[0]).toBe('Renamed');
     expect(names).not.toContain('Soon Disabled');
+  });
+
+  it('never serves one person’s page to another: logged-in pages are rendered per request', async () => {
+    insertUser(t.db, { name: 'Someone Ranked', referralsCount: 3 });
+    await signup(t.request(), { referral_code: insertUser(t.db).referralCode });
+    const anon1 = await t.request().get('/referral/leaderboard');
+    const anon2 = await t.request().get('/referral/leaderboard');
+    expect(anon1.text).toBe(anon2.text);
+    expect(anon1.text).not.toContain('_csrf');
+    expect(anon1.headers['set-cookie']).toBeUndefined();
+    const a = t.request();
+    const b = t.request();
+    await signup(a, { name: 'Viewer A' });
+    await signup(b, { name: 'Viewer B' });
+    const pageA = (await a.get('/referral/leaderboard')).text;
+    const pageB = (await b.get('/referral/leaderboard')).text;
+    expect(pageA).toContain('Log out');
+    expect(/name="_csrf" value="([^"]+)"/.exec(pageA)![1]).not.toBe(/name="_csrf" value="([^"]+)"/.exec(pageB)![1]);
+    expect((await t.request().get('/referral/leaderboard')).text).toBe(anon1.text);
   });
 
   it('updates the referrer’s rank on their dashboard after a referral', async () => {

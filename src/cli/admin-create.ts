@@ -54,7 +54,7 @@ async function main(): Promise<number> {
       console.error(`--password: ${policy.error.issues[0]?.message}`);
       return 2;
     }
-    const passwordHash = await createBcryptHasher(config.bcryptCost).hash(password);
+    const passwordHash = await createBcryptHasher({ cost: config.bcryptCost, concurrency: 1 }).hash(password);
     const created = repo.createAccount(
       { name: name.data, email: email.data, emailNormalized: normalizeEmail(email.data), passwordHash, referralCode: generateReferralCode(), role: 'admin', createdAt: now },
       null,

@@ -34,7 +34,7 @@ const clientMessages: Record<number, string> = {
 export function errorHandler(config: Config, logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const status = statusOf(err);
-    if (status >= 500) logger.error({ err, url: req.originalUrl }, 'request failed');
+    if (status >= 500 && !(err instanceof AppError)) logger.error({ err, url: req.originalUrl }, 'request failed');
     if (res.headersSent) return;
 
     const message =

@@ -1,13 +1,18 @@
 import type { RequestHandler } from 'express';
 import type { Db } from '../../db/client.js';
+import type { PageCache } from '../../http/page-cache.js';
 import type { Leaderboard } from '../referral/leaderboard.js';
 
-export function createHomeController(deps: { db: Db; leaderboard: Leaderboard }) {
+export function createHomeController(deps: { db: Db; leaderboard: Leaderboard; pageCache: PageCache }) {
   const ping = deps.db.$client.prepare('select 1 as ok');
 
-  const getHome: RequestHandler = (_req, res) => {
+  const getHome: RequestHandler = (req, res) => {
     const top = deps.leaderboard.getPage(1);
-    res.render('home/index.njk', { title: 'Invite friends, climb the leaderboard', top: top.entries.slice(0, 5), totalRanked: top.totalRanked });
+    deps.pageCache.render(req, res, 'home', deps.leaderboard.version(), 'home/index.njk', {
+      title: 'Invite friends, climb the leaderboard',
+      top: top.entries.slice(0, 5),
+      totalRanked: top.totalRanked,
+    });
   };
 
   const getHealth: RequestHandler = (_req, res) => {

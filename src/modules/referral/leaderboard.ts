@@ -149,12 +149,6 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     return repo.countAbove(user.referralsCount) + 1;
   }
 
-  /** The page that holds a user (costs a count over their tie group; leaderboard page only). */
-  function pageOf(user: Pick<User, 'id' | 'status' | 'referralsCount' | 'lastReferralAt'>): number | null {
-    if (rankOf(user) === null) return null;
-    return Math.floor(repo.positionOf(keyOfUser(user)) / PAGE_SIZE) + 1;
-  }
-
   /** The rows just above and below a ranked user, found by seeking from their own key. */
   function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>) {
     if (rankOf(user) === null) return null;
@@ -170,7 +164,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     };
   }
 
-  return { getPage, rankOf, pageOf, around, clear: () => cache.clear() };
+  return { getPage, rankOf, around, version: () => repo.leaderboardVersion(), clear: () => cache.clear() };
 }
 
 export type Leaderboard = ReturnType<typeof createLeaderboard>;

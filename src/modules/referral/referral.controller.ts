@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
 import { AppError, badRequest } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
+import type { PageCache } from '../../http/page-cache.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
 import { parseInput, type FieldErrors } from '../../http/validate.js';
 import type { Leaderboard, LeaderboardPage } from './leaderboard.js';
@@ -15,6 +16,7 @@ export interface ReferralControllerDeps {
   leaderboard: Leaderboard;
   limits: RateLimits;
   config: Config;
+  pageCache: PageCache;
   /** Re-renders the dashboard with the apply form's error (malformed form input). */
   renderDashboard: (req: Request, res: Response, status: number, errors: FieldErrors, values: Record<string, string>) => Promise<void>;
 }
@@ -117,7 +119,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
     }
     const page = leaderboard.getPage(query.page, query.cursor);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
-    res.render('referral/leaderboard.njk', {
+    deps.pageCache.render(req, res, `leaderboard:${page.page}:${query.cursor ?? ''}`, leaderboard.version(), 'referral/leaderboard.njk', {
       title: 'Leaderboard',
       board: publicPage(page),
       generatedAt: page.generatedAt,
@@ -125,7 +127,6 @@ export function createReferralController(deps: ReferralControllerDeps) {
       nextHref: page.page < page.totalPages ? pageHref(page.page + 1, page.nextCursor) : null,
       myRow,
       rank,
-      myPage: rank !== null && myRow < 0 && user ? leaderboard.pageOf(user) : null,
       notRankedNote: query.around === 'me' && rank === null,
     });
   };

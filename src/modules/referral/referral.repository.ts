@@ -128,13 +128,6 @@ export function createReferralRepository(db: Db) {
     .where(gt(scoreCounts.score, sql.placeholder('referrals')))
     .prepare();
 
-  // Users ordered before this one inside their tie group (for the page that holds them).
-  const tieBeforeStmt = db
-    .select({ n: count() })
-    .from(users)
-    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) < (${p.at}, ${p.id})`))
-    .prepare();
-
   const referredByStmt = db
     .select({ name: users.name, createdAt: referrals.createdAt, status: referrals.status, source: referrals.source })
     .from(referrals)
@@ -191,8 +184,6 @@ export function createReferralRepository(db: Db) {
     totalRanked: (): number => totalStmt.get()?.n ?? 0,
     /** Ranked users with more referrals than this: one less than the competition rank. */
     countAbove: (referralsCount: number): number => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
-    /** 0-based place in the full ordering. Costs a count over the user's tie group. */
-    positionOf: (key: RankKey): number => (aboveStmt.get({ referrals: key.referrals })?.n ?? 0) + (tieBeforeStmt.get(keyParams(key, 0))?.n ?? 0),
 
     recordClick(click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date }): void {
       insertClickStmt.run({ referrerId: click.referrerId, ipHash: click.ipHash, userAgentHash: click.userAgentHash, createdAt: click.at });
