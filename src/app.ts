@@ -21,7 +21,7 @@ import { loadCurrentUser, requireUser } from './modules/auth/auth.middleware.js'
 import { createUserRepository } from './modules/auth/auth.repository.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { createAuthService } from './modules/auth/auth.service.js';
-import { createBcryptHasher } from './modules/auth/password-hasher.js';
+import { createBcryptHasher, type PasswordHasher } from './modules/auth/password-hasher.js';
 import { createDashboardController } from './modules/dashboard/dashboard.controller.js';
 import { createHomeController } from './modules/home/home.controller.js';
 import { createAdminController } from './modules/admin/admin.controller.js';
@@ -50,6 +50,8 @@ export interface AppDeps {
   clock: Clock;
   /** Where email goes; by default SMTP_URL, or .eml files under data/mail/. */
   mailer?: MailTransport;
+  /** Password hashing; by default bcrypt in low-priority worker threads. */
+  hasher?: PasswordHasher;
 }
 
 export interface App {
@@ -71,9 +73,10 @@ export function createApp(deps: AppDeps): App {
 
   // Composition root: repositories, then services, then controllers.
   const users = createUserRepository(db);
-  const hasher = createBcryptHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency });
+  const hasher = deps.hasher ?? createBcryptHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency });
   const referralRepo = createReferralRepository(db);
   const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache, secret: config.sessionSecret });
+  const pageCache = createPageCache({ enabled: config.leaderboardCache, version: referralRepo.leaderboardVersion });
   const notifications = createNotifications({ templates: createMailTemplates(), config });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
   const outbox = createOutboxRepository(db);
@@ -131,7 +134,6 @@ export function createApp(deps: AppDeps): App {
     repo: adminRepo,
     rewardsRepo,
   });
-  const pageCache = createPageCache({ enabled: config.leaderboardCache });
   const referralController = createReferralController({
     service: referrals,
     leaderboard,
@@ -143,8 +145,10 @@ export function createApp(deps: AppDeps): App {
   const home = createHomeController({ db, leaderboard, pageCache });
 
   setUpViews(app, config);
-  app.use(requestLogger(logger));
+  // Request lines are logged at info; below that level the middleware is left out entirely.
+  if (logger.isLevelEnabled('info')) app.use(requestLogger(logger));
   setUpSecurityHeaders(app, config);
+  app.use(pageCache.serve);
 
   app.use('/static', express.static(publicDir, { maxAge: '1d', index: false }));
   app.use(
@@ -183,6 +187,7 @@ export function createApp(deps: AppDeps): App {
       sessionStore.close();
       await deliverer.stop();
       mailer.close();
+      await hasher.close();
     },
   };
 }

@@ -7,15 +7,19 @@ import { csrfFor, login, signup, uniqueEmail } from './helpers/forms.js';
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
 
 describe('rankRows (competition ranking)', () => {
-  const all = [5, 3, 3, 1];
-  const above = (n: number) => all.filter((c) => c > n).length;
+  // score_counts for the counts 5, 3, 3, 1, highest first.
+  const scores = [
+    { score: 5, users: 1 },
+    { score: 3, users: 2 },
+    { score: 1, users: 1 },
+  ];
 
   it('gives ties the same rank and skips the following ranks: 1, 2, 2, 4', () => {
-    expect(rankRows(all.map((referrals) => ({ referrals })), above)).toEqual([1, 2, 2, 4]);
+    expect(rankRows([5, 3, 3, 1].map((referrals) => ({ referrals })), scores)).toEqual([1, 2, 2, 4]);
   });
 
   it('ranks a slice from anywhere in the ranking the same way', () => {
-    expect(rankRows([3, 1].map((referrals) => ({ referrals })), above)).toEqual([2, 4]);
+    expect(rankRows([3, 1].map((referrals) => ({ referrals })), scores)).toEqual([2, 4]);
   });
 });
 

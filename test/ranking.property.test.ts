@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/client.js';
 import { runMigrations } from '../src/db/migrate.js';
+import { rankRows } from '../src/modules/referral/leaderboard.js';
 import { createReferralRepository } from '../src/modules/referral/referral.repository.js';
 import { insertUser } from './helpers/factories.js';
 
@@ -81,6 +82,11 @@ describe('ranking structures under random histories', () => {
             const key = { referrals: r.referrals_count, reachedAt: r.last_referral_at ?? 0, id: r.id };
             expect(repo.rankedAfter(key, 3).map((x) => x.id)).toEqual(expected.slice(i + 1, i + 4).map((x) => x.id));
             expect(repo.rankedBefore(key, 3).map((x) => x.id)).toEqual(expected.slice(Math.max(0, i - 3), i).map((x) => x.id));
+          }
+          for (let offset = 0; offset < expected.length; offset += 4) {
+            const slice = repo.rankedPage(offset, 4);
+            const min = Math.min(...slice.map((x) => x.referrals));
+            expect(rankRows(slice, repo.scoresAbove(min - 1))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
           }
           const paged = [0, 5, 10].flatMap((offset) => repo.rankedPage(offset, 5).map((x) => x.id));
           expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));

@@ -54,7 +54,8 @@ async function main(): Promise<number> {
       console.error(`--password: ${policy.error.issues[0]?.message}`);
       return 2;
     }
-    const passwordHash = await createBcryptHasher({ cost: config.bcryptCost, concurrency: 1 }).hash(password);
+    const hasher = createBcryptHasher({ cost: config.bcryptCost, concurrency: 1 });
+    const passwordHash = await hasher.hash(password).finally(() => hasher.close());
     const created = repo.createAccount(
       { name: name.data, email: email.data, emailNormalized: normalizeEmail(email.data), passwordHash, referralCode: generateReferralCode(), role: 'admin', createdAt: now },
       null,

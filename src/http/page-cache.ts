@@ -1,30 +1,40 @@
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 
 /**
- * Rendered HTML of public pages, for anonymous visitors only. A logged-in visitor (whose
- * page carries their highlight and a CSRF token) or one with a flash message always gets
- * a fresh render, so nothing personal is ever cached. Keys carry the data's version:
- * a change makes every old entry unreachable at once.
+ * Rendered HTML of public pages, for anonymous visitors only, keyed by URL and tagged
+ * with the ranking version it was rendered from.
+ *
+ * - `serve` runs early in the middleware chain (right after the security headers): a
+ *   GET without any cookie whose URL holds a current entry is answered there, without
+ *   sessions, body parsing or routing. That is what a viral crowd on the leaderboard hits.
+ * - `render` is what controllers call: logged-in visitors (whose pages carry their
+ *   highlight and a CSRF token) and visitors with a flash message always get a fresh
+ *   render, and only canonical URLs are stored, so odd query strings cannot push real
+ *   pages out. Nothing personal is ever cached.
  */
-export function createPageCache(options: { enabled: boolean; max?: number }) {
-  const cache = new LRUCache<string, string>({ max: options.max ?? 200 });
-  return {
-    render(req: Request, res: Response, key: string, version: number, view: string, data: object): void {
-      if (!options.enabled || req.user || res.locals.flash) return res.render(view, data);
-      const fullKey = `${version}:${key}`;
-      const hit = cache.get(fullKey);
-      if (hit !== undefined) {
-        res.type('html').send(hit);
-        return;
-      }
-      res.render(view, data, (err: Error | null, html: string) => {
-        if (err) return req.next?.(err);
-        cache.set(fullKey, html);
-        res.type('html').send(html);
-      });
-    },
+export function createPageCache(options: { enabled: boolean; version: () => number; max?: number }) {
+  const cache = new LRUCache<string, { version: number; html: string }>({ max: options.max ?? 200 });
+
+  const cacheable = (req: Request) => options.enabled && (req.method === 'GET' || req.method === 'HEAD') && !req.headers.cookie;
+
+  const serve: RequestHandler = (req, res, next) => {
+    if (!cacheable(req)) return next();
+    const hit = cache.get(req.originalUrl);
+    if (!hit || hit.version !== options.version()) return next();
+    res.type('html').send(hit.html);
   };
+
+  function render(req: Request, res: Response, canonicalUrl: string, version: number, view: string, data: object): void {
+    if (!cacheable(req) || req.user || res.locals.flash || req.originalUrl !== canonicalUrl) return res.render(view, data);
+    res.render(view, data, (err: Error | null, html: string) => {
+      if (err) return req.next?.(err);
+      cache.set(canonicalUrl, { version, html });
+      res.type('html').send(html);
+    });
+  }
+
+  return { serve, render };
 }
 
 export type PageCache = ReturnType<typeof createPageCache>;

@@ -7,12 +7,15 @@ export const sessionCookieName = (config: Config) => (config.isProduction ? '__H
 
 /**
  * Sessions are created only when something is stored in them (a CSRF token for a form, a
- * login), so anonymous pages without forms set no cookie.
+ * login), so anonymous pages without forms set no cookie. A GET without a session cookie
+ * outside /auth/ (where the anonymous forms live) skips the session layer entirely: the
+ * leaderboard, the home page and the API serve the crowd of a launch without minting a
+ * session object per request.
  */
 export function setUpSession(app: Express, config: Config, store: SqliteSessionStore): void {
   if (config.trustProxy > 0) app.set('trust proxy', config.trustProxy);
-  app.use(
-    session({
+  const cookiePrefix = `${sessionCookieName(config)}=`;
+  const middleware = session({
       name: sessionCookieName(config),
       secret: config.sessionSecret,
       store,
@@ -28,8 +31,13 @@ export function setUpSession(app: Express, config: Config, store: SqliteSessionS
         path: '/',
         maxAge: config.sessionMaxAgeMs,
       },
-    }),
-  );
+  });
+  app.use((req, res, next) => {
+    const anonymousRead =
+      (req.method === 'GET' || req.method === 'HEAD') && !req.path.startsWith('/auth/') && !(req.headers.cookie ?? '').includes(cookiePrefix);
+    if (anonymousRead) return next();
+    middleware(req, res, next);
+  });
 }
 
 const promisify =

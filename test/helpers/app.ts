@@ -9,6 +9,7 @@ import { loadConfig, type Env } from '../../src/config.js';
 import { openDatabase, type Db } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import type { MailTransport } from '../../src/modules/mail/transport.js';
+import type { PasswordHasher } from '../../src/modules/auth/password-hasher.js';
 
 export interface TestClock extends Clock {
   advance(ms: number): void;
@@ -63,7 +64,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock; mailer?: MailTransport } = {}): TestApp {
+export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock; mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
   const dir = tempDir();
   const { db, file } = freshDatabase(dir);
   const config = loadConfig({
@@ -77,7 +78,7 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
   } as Record<string, string>);
   const clock = options.clock ?? createTestClock();
   const logger = pino({ level: 'silent' });
-  const built = createApp({ config, db, logger, clock, mailer: options.mailer });
+  const built = createApp({ config, db, logger, clock, mailer: options.mailer, hasher: options.hasher });
   return {
     app: built.app,
     db,

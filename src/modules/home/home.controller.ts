@@ -8,7 +8,7 @@ export function createHomeController(deps: { db: Db; leaderboard: Leaderboard; p
 
   const getHome: RequestHandler = (req, res) => {
     const top = deps.leaderboard.getPage(1);
-    deps.pageCache.render(req, res, 'home', deps.leaderboard.version(), 'home/index.njk', {
+    deps.pageCache.render(req, res, '/', top.version, 'home/index.njk', {
       title: 'Invite friends, climb the leaderboard',
       top: top.entries.slice(0, 5),
       totalRanked: top.totalRanked,

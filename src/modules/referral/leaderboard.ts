@@ -19,6 +19,8 @@ export interface LeaderboardEntry {
  * row, ids included) stays on the server: it serves the highlight and the cursors.
  */
 export interface LeaderboardPage {
+  /** The ranking version this page was computed from (app_state.leaderboard_version). */
+  version: number;
   page: number;
   pageSize: number;
   totalPages: number;
@@ -34,19 +36,21 @@ export interface LeaderboardPage {
 /**
  * Competition ranking (1, 2, 2, 4): a rank is one more than the number of ranked users
  * with strictly more referrals; equal counts share it, and the order inside a tie is who
- * got there first. `above` answers that count from score_counts.
+ * got there first. `scores` are the score_counts rows above the lowest count among
+ * `rows`, highest first: running sums over them give every rank at once.
  */
-export function rankRows(rows: { referrals: number }[], above: (referrals: number) => number): number[] {
-  const cache = new Map<number, number>();
-  return rows.map((r) => {
-    let rank = cache.get(r.referrals);
-    if (rank === undefined) {
-      rank = above(r.referrals) + 1;
-      cache.set(r.referrals, rank);
-    }
-    return rank;
-  });
+export function rankRows(rows: { referrals: number }[], scores: { score: number; users: number }[]): number[] {
+  const aboveByScore = new Map<number, number>();
+  let running = 0;
+  for (const s of scores) {
+    aboveByScore.set(s.score, running);
+    running += s.users;
+  }
+  // A count with no score_counts row of its own (possible only mid-change) ranks below all listed.
+  return rows.map((r) => (aboveByScore.get(r.referrals) ?? scores.filter((s) => s.score > r.referrals).reduce((a, s) => a + s.users, 0)) + 1);
 }
+
+const lowest = (rows: { referrals: number }[]) => rows.reduce((min, r) => Math.min(min, r.referrals), Infinity);
 
 /**
  * Cursors carry a row's sort key (which includes its id, not public), so they are
@@ -97,14 +101,15 @@ export function createLeaderboard(deps: LeaderboardDeps) {
   const { repo, clock } = deps;
   const cursors = cursorCodec(deps.secret);
   // Bounded by entries; the TTL is only a safety net, invalidation is by version.
-  const cache = new LRUCache<number, LeaderboardPage & { version: number }>({ max: deps.maxPages ?? 500, ttl: deps.ttlMs ?? 60_000 });
+  const cache = new LRUCache<number, LeaderboardPage>({ max: deps.maxPages ?? 500, ttl: deps.ttlMs ?? 60_000 });
 
   function build(page: number, rows: RankedRow[], totalRanked: number, version: number): LeaderboardPage {
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
-    const ranks = rankRows(rows, repo.countAbove);
+    const ranks = rows.length ? rankRows(rows, repo.scoresAbove(lowest(rows) - 1)) : [];
     const first = rows[0];
     const last = rows[rows.length - 1];
     return {
+      version,
       page,
       pageSize: PAGE_SIZE,
       totalPages,
@@ -138,7 +143,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     if (!deps.cache) return compute(page, cursor, version);
     const hit = cache.get(page);
     if (hit && hit.version === version) return hit;
-    const fresh = { ...compute(page, cursor, version), version };
+    const fresh = compute(page, cursor, version);
     cache.set(page, fresh);
     return fresh;
   }
@@ -155,7 +160,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     const key = keyOfUser(user);
     const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
     const rows = [...repo.rankedBefore(key, AROUND), me, ...repo.rankedAfter(key, AROUND)];
-    const ranks = rankRows(rows, repo.countAbove);
+    const ranks = rankRows(rows, repo.scoresAbove(lowest(rows) - 1));
     return {
       entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
       myIndex: rows.indexOf(me),
@@ -164,7 +169,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     };
   }
 
-  return { getPage, rankOf, around, version: () => repo.leaderboardVersion(), clear: () => cache.clear() };
+  return { getPage, rankOf, around, clear: () => cache.clear() };
 }
 
 export type Leaderboard = ReturnType<typeof createLeaderboard>;

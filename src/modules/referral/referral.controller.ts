@@ -119,7 +119,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
     }
     const page = leaderboard.getPage(query.page, query.cursor);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
-    deps.pageCache.render(req, res, `leaderboard:${page.page}:${query.cursor ?? ''}`, leaderboard.version(), 'referral/leaderboard.njk', {
+    deps.pageCache.render(req, res, page.page === 1 ? '/referral/leaderboard' : `/referral/leaderboard?page=${page.page}`, page.version, 'referral/leaderboard.njk', {
       title: 'Leaderboard',
       board: publicPage(page),
       generatedAt: page.generatedAt,

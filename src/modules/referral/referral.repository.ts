@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableName, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { appState, referralClicks, referrals, scoreCounts, users, type Referral, type User } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
@@ -60,11 +60,9 @@ export interface RankKey {
 }
 
 export function createReferralRepository(db: Db) {
-  const versionStmt = db
-    .select({ value: appState.value })
-    .from(appState)
-    .where(eq(appState.key, 'leaderboard_version'))
-    .prepare();
+  // Read on every leaderboard request by every worker: a raw, plucked statement (no ORM
+  // mapping) keeps it at a couple of microseconds.
+  const versionStmt = db.$client.prepare(`select value from ${getTableName(appState)} where key = 'leaderboard_version'`).pluck();
 
   const rankedColumns = {
     id: users.id,
@@ -122,6 +120,12 @@ export function createReferralRepository(db: Db) {
     .prepare();
 
   const totalStmt = db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` }).from(scoreCounts).prepare();
+  const scoresAboveStmt = db
+    .select({ score: scoreCounts.score, users: scoreCounts.users })
+    .from(scoreCounts)
+    .where(gt(scoreCounts.score, sql.placeholder('referrals')))
+    .orderBy(desc(scoreCounts.score))
+    .prepare();
   const aboveStmt = db
     .select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` })
     .from(scoreCounts)
@@ -167,7 +171,7 @@ export function createReferralRepository(db: Db) {
     .prepare();
 
   return {
-    leaderboardVersion: (): number => versionStmt.get()?.value ?? 0,
+    leaderboardVersion: (): number => (versionStmt.get() as number | undefined) ?? 0,
     rankedPage: (offset: number, limit: number): RankedRow[] => pageStmt.all({ offset, limit }),
     /** Up to `limit` ranked users right after `key`, in ranking order. */
     rankedAfter(key: RankKey, limit: number): RankedRow[] {
@@ -182,6 +186,8 @@ export function createReferralRepository(db: Db) {
     },
     /** Ranked users in all: a sum over score_counts, not a count over users. */
     totalRanked: (): number => totalStmt.get()?.n ?? 0,
+    /** score_counts rows above a count, highest first: every rank on a page from one query. */
+    scoresAbove: (referralsCount: number): { score: number; users: number }[] => scoresAboveStmt.all({ referrals: referralsCount }),
     /** Ranked users with more referrals than this: one less than the competition rank. */
     countAbove: (referralsCount: number): number => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
 

@@ -1,0 +1,375 @@
+/**
+ * npm run bench [-- --quick] [-- --reuse]
+ *
+ * Seeds a small and a large database, starts the real server (dist/server.js) on each,
+ * drives it from a separate load-generator process, and prints ratios measured side by
+ * side in this one run. Absolute numbers on a shared 2-core machine mean little; ratios
+ * of runs taken back to back do. Writes BENCHMARKS.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import Database from 'better-sqlite3';
+
+const root = path.resolve(import.meta.dirname, '..');
+const dataDir = path.join(root, 'bench/.data');
+const quick = process.argv.includes('--quick');
+const reuse = process.argv.includes('--reuse');
+const SMALL = 1_000;
+const LARGE = quick ? 20_000 : 1_000_000;
+const DURATION = quick ? 2_000 : 8_000;
+const COST = 10;
+const PASSWORD = 'seed-password-123';
+const node = process.execPath;
+
+interface Load {
+  iterations: number;
+  perSecond: number;
+  p50us: number;
+  p99us: number;
+  statuses: Record<string, number>;
+}
+
+function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+async function seed(users: number): Promise<string> {
+  const file = path.join(dataDir, `${users}.db`);
+  if (reuse && fs.existsSync(file)) return file;
+  process.stdout.write(`seeding ${users.toLocaleString('en-US')} users… `);
+  const out = await run(node, ['dist/cli/seed.js', '--users', String(users), '--force', '--password', PASSWORD], { DATABASE_FILE: file, BCRYPT_COST: String(COST) });
+  process.stdout.write(`${out.split('\n')[0]}\n`);
+  return file;
+}
+
+interface Server {
+  base: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function startServer(dbFile: string, env: Record<string, string> = {}): Promise<Server> {
+  const port = await freePort();
+  // The same V8 flag as `npm start` (a smaller young generation keeps RSS down).
+  const child = spawn(node, ['--max-semi-space-size=8', 'dist/server.js'], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'development',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_FILE: dbFile,
+      SESSION_SECRET: 'benchmark-secret-benchmark-secret-0123456',
+      BCRYPT_COST: String(COST),
+      RATE_LIMITS: 'false',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {
+      if (i > 200) throw new Error('server did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function load(spec: object): Promise<Load> {
+  return JSON.parse(await run(node, ['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)])) as Load;
+}
+
+const get = (base: string, p: string, connections = 16, headers?: Record<string, string>) =>
+  load({ base, mode: 'closed', durationMs: DURATION, connections, steps: [{ method: 'GET', path: p, headers }] });
+
+/** Logs in over HTTP as a browser would and returns the session cookie. */
+async function sessionFor(base: string, email: string): Promise<string> {
+  const page = await fetch(`${base}/auth/login`);
+  const cookie = page.headers.getSetCookie()[0]!.split(';')[0]!;
+  const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+  const res = await fetch(`${base}/auth/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email, password: PASSWORD, _csrf: token }),
+  });
+  if (res.status !== 303) throw new Error(`login as ${email} answered ${res.status}`);
+  return res.headers.getSetCookie().find((c) => c.startsWith('sid='))!.split(';')[0]!;
+}
+
+/** A user in the middle of the ranking: the median ranked user by position. */
+function midRanked(dbFile: string): { email: string; referrals: number; rank: number } {
+  const db = new Database(dbFile, { readonly: true });
+  const total = (db.prepare("select count(*) as n from users where status = 'active' and referrals_count > 0").get() as { n: number }).n;
+  const row = db
+    .prepare("select email, referrals_count from users where status = 'active' and referrals_count > 0 order by referrals_count desc, last_referral_at, id limit 1 offset ?")
+    .get(Math.floor(total / 2)) as { email: string; referrals_count: number };
+  const above = (db.prepare("select count(*) as n from users where status = 'active' and referrals_count > ?").get(row.referrals_count) as { n: number }).n;
+  db.close();
+  return { email: row.email, referrals: row.referrals_count, rank: above + 1 };
+}
+
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Alternates a and b `rounds` times so drift on a noisy machine hits both alike. */
+async function sideBySide(a: () => Promise<Load>, b: () => Promise<Load>, rounds = 2): Promise<[Load[], Load[]]> {
+  const as: Load[] = [];
+  const bs: Load[] = [];
+  for (let i = 0; i < rounds; i++) {
+    as.push(await a());
+    bs.push(await b());
+  }
+  return [as, bs];
+}
+
+function checkStatuses(label: string, loads: Load[], expected: string) {
+  for (const l of loads) {
+    const bad = Object.entries(l.statuses).filter(([s]) => s !== expected);
+    if (bad.length) throw new Error(`${label}: unexpected statuses ${JSON.stringify(l.statuses)}`);
+  }
+}
+
+interface Row {
+  metric: string;
+  detail: string;
+  ratio: number;
+  target: string;
+  pass: boolean;
+}
+
+async function main() {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const started = Date.now();
+  const rows: Row[] = [];
+  const small = await seed(SMALL);
+  const large = await seed(LARGE);
+  const sizes = `${LARGE.toLocaleString('en-US')} vs ${SMALL.toLocaleString('en-US')} users`;
+
+  // 1. Cached page 1 against a bare Express route sending the same bytes.
+  {
+    const app = await startServer(large);
+    const html = await (await fetch(`${app.base}/referral/leaderboard`)).text();
+    const file = path.join(dataDir, 'page1.html');
+    fs.writeFileSync(file, html);
+    const bareChild = spawn(node, ['--import', 'tsx', 'bench/bare.ts', file], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(bareChild);
+    const barePort = await new Promise<number>((resolve) => readline.createInterface({ input: bareChild.stdout! }).once('line', (l) => resolve(JSON.parse(l).port)));
+    const bareBase = `http://127.0.0.1:${barePort}`;
+    const [appRuns, bareRuns] = await sideBySide(() => get(app.base, '/referral/leaderboard'), () => get(bareBase, '/referral/leaderboard'));
+    checkStatuses('cached page', appRuns, '200');
+    const ratio = mean(appRuns.map((r) => r.perSecond)) / mean(bareRuns.map((r) => r.perSecond));
+    rows.push({
+      metric: 'Cached leaderboard page 1 ÷ bare Express, same bytes',
+      detail: `${mean(appRuns.map((r) => r.perSecond)).toFixed(0)} vs ${mean(bareRuns.map((r) => r.perSecond)).toFixed(0)} req/s (${html.length} bytes, ${LARGE.toLocaleString('en-US')} users)`,
+      ratio,
+      target: '≥ 0.8',
+      pass: ratio >= 0.8,
+    });
+    bareChild.kill('SIGTERM');
+    await app.stop();
+  }
+
+  // 2 and 3. Uncached page 1 and the dashboard, small vs large database.
+  {
+    const a = await startServer(small, { LEADERBOARD_CACHE: 'off' });
+    const b = await startServer(large, { LEADERBOARD_CACHE: 'off' });
+    const [pageSmall, pageLarge] = await sideBySide(() => get(a.base, '/referral/leaderboard'), () => get(b.base, '/referral/leaderboard'));
+    checkStatuses('uncached page', [...pageSmall, ...pageLarge], '200');
+    const pageRatio = mean(pageLarge.map((r) => r.perSecond)) / mean(pageSmall.map((r) => r.perSecond));
+    rows.push({
+      metric: 'Uncached page 1, large ÷ small',
+      detail: `${mean(pageLarge.map((r) => r.perSecond)).toFixed(0)} vs ${mean(pageSmall.map((r) => r.perSecond)).toFixed(0)} req/s (${sizes})`,
+      ratio: pageRatio,
+      target: '≥ 0.9',
+      pass: pageRatio >= 0.9,
+    });
+
+    const userSmall = midRanked(small);
+    const userLarge = midRanked(large);
+    const cookieSmall = await sessionFor(a.base, userSmall.email);
+    const cookieLarge = await sessionFor(b.base, userLarge.email);
+    const [dashSmall, dashLarge] = await sideBySide(
+      () => get(a.base, '/dashboard', 16, { cookie: cookieSmall }),
+      () => get(b.base, '/dashboard', 16, { cookie: cookieLarge }),
+    );
+    checkStatuses('dashboard', [...dashSmall, ...dashLarge], '200');
+    const dashRatio = mean(dashLarge.map((r) => r.perSecond)) / mean(dashSmall.map((r) => r.perSecond));
+    rows.push({
+      metric: 'Dashboard with rank (mid-ranked user), large ÷ small',
+      detail: `${mean(dashLarge.map((r) => r.perSecond)).toFixed(0)} vs ${mean(dashSmall.map((r) => r.perSecond)).toFixed(0)} req/s (rank #${userLarge.rank.toLocaleString('en-US')} vs #${userSmall.rank})`,
+      ratio: dashRatio,
+      target: '≥ 0.9',
+      pass: dashRatio >= 0.9,
+    });
+    await a.stop();
+    await b.stop();
+  }
+
+  // 4. ?around=me for a mid-ranked user against page 1, same user, large database.
+  // 5. Login throughput against bcrypt's own rate. 6. Page latency under a login flood.
+  let rss = 0;
+  {
+    const app = await startServer(large);
+    const user = midRanked(large);
+    const cookie = await sessionFor(app.base, user.email);
+    const [around, page1] = await sideBySide(
+      () => get(app.base, '/referral/leaderboard?around=me', 16, { cookie }),
+      () => get(app.base, '/referral/leaderboard', 16, { cookie }),
+    );
+    checkStatuses('around=me', [...around, ...page1], '200');
+    const aroundRatio = mean(around.map((r) => r.perSecond)) / mean(page1.map((r) => r.perSecond));
+    rows.push({
+      metric: '?around=me (mid-ranked) ÷ page 1, same logged-in user',
+      detail: `${mean(around.map((r) => r.perSecond)).toFixed(0)} vs ${mean(page1.map((r) => r.perSecond)).toFixed(0)} req/s (rank #${user.rank.toLocaleString('en-US')} of ${LARGE.toLocaleString('en-US')} users)`,
+      ratio: aroundRatio,
+      target: '≥ 0.8',
+      pass: aroundRatio >= 0.8,
+    });
+
+    const concurrency = os.availableParallelism();
+    const loginSpec = {
+      base: app.base,
+      mode: 'closed',
+      durationMs: DURATION,
+      connections: 8,
+      steps: [
+        { method: 'GET', path: '/auth/login' },
+        { method: 'POST', path: '/auth/login', kind: 'login' },
+      ],
+      login: { email: 'user2@seed.test', password: PASSWORD },
+    };
+    const bcryptRate = async () => JSON.parse(await run(node, ['--import', 'tsx', 'bench/bcrypt-rate.ts', String(COST), String(concurrency), String(DURATION)])) as { perSecond: number };
+    const logins: Load[] = [];
+    const rates: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      logins.push(await load(loginSpec));
+      rates.push((await bcryptRate()).perSecond);
+    }
+    checkStatuses('login', logins, '303');
+    const loginRatio = mean(logins.map((r) => r.perSecond)) / mean(rates);
+    const allThreads = JSON.parse(await run(node, ['--import', 'tsx', 'bench/bcrypt-rate.ts', String(COST), '4', String(DURATION)])) as { perSecond: number };
+    rows.push({
+      metric: `Logins ÷ bcrypt compares at cost ${COST}, ${concurrency} at a time`,
+      detail: `${mean(logins.map((r) => r.perSecond)).toFixed(1)} vs ${mean(rates).toFixed(1)} per s (bcrypt on all 4 pool threads: ${allThreads.perSecond.toFixed(1)}/s)`,
+      ratio: loginRatio,
+      target: '≥ 0.85',
+      pass: loginRatio >= 0.85,
+    });
+
+    const latencySpec = { base: app.base, mode: 'rate', rate: 200, durationMs: DURATION, connections: 16, steps: [{ method: 'GET', path: '/referral/leaderboard' }] };
+    const idle = await load(latencySpec);
+    const flood = load({ ...loginSpec, connections: 64, durationMs: DURATION + 2_000 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const busy = await load(latencySpec);
+    const floodResult = await flood;
+    checkStatuses('latency', [idle, busy], '200');
+    const p99Ratio = busy.p99us / idle.p99us;
+    rows.push({
+      metric: 'Page 1 p99 during a login flood ÷ idle p99',
+      detail: `${(busy.p99us / 1000).toFixed(2)} ms vs ${(idle.p99us / 1000).toFixed(2)} ms at 200 req/s (flood: ${floodResult.perSecond.toFixed(1)} logins/s)`,
+      ratio: p99Ratio,
+      target: '≤ 2',
+      pass: p99Ratio <= 2,
+    });
+
+    rss = rssMb(app.child.pid!);
+    rows.push({
+      metric: 'RSS of the worker after the run',
+      detail: `${rss.toFixed(0)} MB with ${LARGE.toLocaleString('en-US')} users`,
+      ratio: rss,
+      target: '≤ 200 MB',
+      pass: rss <= 200,
+    });
+    await app.stop();
+  }
+
+  const table = [
+    '| Measure | Measured | Ratio | Target | Met |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.metric} | ${r.detail} | ${r.metric.startsWith('RSS') ? `${r.ratio.toFixed(0)} MB` : r.ratio.toFixed(2)} | ${r.target} | ${r.pass ? 'yes' : '**no**'} |`),
+  ].join('\n');
+  console.log(`\n${table}\n`);
+  if (quick) {
+    console.log('(quick run: small sizes and short loads; BENCHMARKS.md not written)');
+    return;
+  }
+  const doc = `# Benchmarks
+
+Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC
+(${os.availableParallelism()} cores, Node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s in all).
+
+Each line compares two measurements taken back to back in this run (alternated twice),
+so the machine's noise hits both alike. The server is \`dist/server.js\` with one
+worker, rate limits off, bcrypt cost ${COST}; the load comes from \`bench/load.ts\` in its
+own process (16 keep-alive connections, ${DURATION / 1000} s per measurement; latency at a
+fixed 200 requests per second). Databases are made by \`npm run db:seed\`.
+
+${table}
+
+How to read it:
+- *Cached page 1* is what an anonymous visitor gets: the rendered HTML comes from a
+  version-keyed cache, so the app's cost over a bare route is its middleware (headers,
+  session check, logging).
+- *Uncached* runs with \`LEADERBOARD_CACHE=off\`: the page is computed from the database
+  on every request. Ranks come from \`score_counts\`, so a million users cost the same as
+  a thousand.
+- *Dashboard* is rendered for a logged-in, mid-ranked user on every request, rank included.
+- *?around=me* seeks by the user's own key in both directions; page 1 is requested by the
+  same logged-in user (both are personal renders).
+- *Logins* are full browser logins (GET the form, POST it, 303). bcrypt runs at most
+  cores − 1 at a time so that a flood leaves a core for page views; bcrypt's own rate is
+  measured at that same parallelism, and also shown on all four libuv threads.
+`;
+  fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), doc);
+  console.log('Wrote BENCHMARKS.md');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
