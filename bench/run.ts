@@ -271,7 +271,7 @@ async function main() {
       pass: aroundRatio >= 0.8,
     });
 
-    const concurrency = os.availableParallelism();
+    const concurrency = Math.max(1, os.availableParallelism() - 1);
     const loginSpec = {
       base: app.base,
       mode: 'closed',

@@ -18,8 +18,9 @@ describe('rankRows (competition ranking)', () => {
     expect(rankRows([5, 3, 3, 1].map((referrals) => ({ referrals })), scores)).toEqual([1, 2, 2, 4]);
   });
 
-  it('ranks a slice from anywhere in the ranking the same way', () => {
-    expect(rankRows([3, 1].map((referrals) => ({ referrals })), scores)).toEqual([2, 4]);
+  it('ranks a window from anywhere in the ranking, given the users above it', () => {
+    // The window holds the counts 3 and 1; one user (with 5) is above it.
+    expect(rankRows([3, 1].map((referrals) => ({ referrals })), scores.slice(1), 1)).toEqual([2, 4]);
   });
 });
 

@@ -86,7 +86,8 @@ describe('ranking structures under random histories', () => {
           for (let offset = 0; offset < expected.length; offset += 4) {
             const slice = repo.rankedPage(offset, 4);
             const min = Math.min(...slice.map((x) => x.referrals));
-            expect(rankRows(slice, repo.scoresAbove(min - 1))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
+            const max = Math.max(...slice.map((x) => x.referrals));
+            expect(rankRows(slice, repo.scoresBetween(min, max), repo.countAbove(max))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
           }
           const paged = [0, 5, 10].flatMap((offset) => repo.rankedPage(offset, 5).map((x) => x.id));
           expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));

@@ -7,14 +7,14 @@ import { sessions } from './schema.js';
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
 /**
- * express-session store over the app's SQLite file. Each row carries the user id taken
+ * express-session store over the app's SQLite file. It has no `touch`: sessions have a
+ * fixed lifetime (rolling is off), so a page view costs no write. Each row carries the user id taken
  * from the session so that every session of a user can be revoked in one statement
  * (password change, disabled account) and survives restarts and worker processes.
  */
 export class SqliteSessionStore extends session.Store {
   private readonly getStmt;
   private readonly upsertStmt;
-  private readonly touchStmt;
   private readonly destroyStmt;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -41,11 +41,6 @@ export class SqliteSessionStore extends session.Store {
         target: sessions.sid,
         set: { userId: sql`excluded.user_id`, expiresAt: sql`excluded.expires_at`, data: sql`excluded.data` },
       })
-      .prepare();
-    this.touchStmt = db
-      .update(sessions)
-      .set({ expiresAt: sql`${sql.placeholder('expiresAt')}` })
-      .where(eq(sessions.sid, sql.placeholder('sid')))
       .prepare();
     this.destroyStmt = db.delete(sessions).where(eq(sessions.sid, sql.placeholder('sid'))).prepare();
 
@@ -82,15 +77,6 @@ export class SqliteSessionStore extends session.Store {
         expiresAt: this.expiryOf(sess),
         data: JSON.stringify(sess),
       });
-      cb?.();
-    } catch (err) {
-      cb?.(err);
-    }
-  }
-
-  override touch(sid: string, sess: SessionData, cb?: Callback): void {
-    try {
-      this.touchStmt.run({ sid, expiresAt: this.expiryOf(sess) });
       cb?.();
     } catch (err) {
       cb?.(err);

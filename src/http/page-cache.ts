@@ -1,5 +1,9 @@
 import type { Request, RequestHandler, Response } from 'express';
+import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+
+/** A strong validator for cached bytes (Express skips its own when one is set). */
+const etag = (body: Buffer) => `"${crypto.createHash('sha1').update(body).digest('base64url')}"`;
 
 /**
  * Rendered HTML of public pages, for anonymous visitors only, keyed by URL and tagged
@@ -14,7 +18,8 @@ import { LRUCache } from 'lru-cache';
  *   pages out. Nothing personal is ever cached.
  */
 export function createPageCache(options: { enabled: boolean; version: () => number; max?: number }) {
-  const cache = new LRUCache<string, { version: number; html: string }>({ max: options.max ?? 200 });
+  // Stored as bytes with their ETag, so a hit costs no encoding or hashing.
+  const cache = new LRUCache<string, { version: number; body: Buffer; etag: string }>({ max: options.max ?? 200 });
 
   const cacheable = (req: Request) => options.enabled && (req.method === 'GET' || req.method === 'HEAD') && !req.headers.cookie;
 
@@ -22,14 +27,17 @@ export function createPageCache(options: { enabled: boolean; version: () => numb
     if (!cacheable(req)) return next();
     const hit = cache.get(req.originalUrl);
     if (!hit || hit.version !== options.version()) return next();
-    res.type('html').send(hit.html);
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('ETag', hit.etag);
+    res.send(hit.body);
   };
 
   function render(req: Request, res: Response, canonicalUrl: string, version: number, view: string, data: object): void {
     if (!cacheable(req) || req.user || res.locals.flash || req.originalUrl !== canonicalUrl) return res.render(view, data);
     res.render(view, data, (err: Error | null, html: string) => {
       if (err) return req.next?.(err);
-      cache.set(canonicalUrl, { version, html });
+      const body = Buffer.from(html, 'utf8');
+      cache.set(canonicalUrl, { version, body, etag: etag(body) });
       res.type('html').send(html);
     });
   }

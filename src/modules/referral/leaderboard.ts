@@ -36,21 +36,29 @@ export interface LeaderboardPage {
 /**
  * Competition ranking (1, 2, 2, 4): a rank is one more than the number of ranked users
  * with strictly more referrals; equal counts share it, and the order inside a tie is who
- * got there first. `scores` are the score_counts rows above the lowest count among
- * `rows`, highest first: running sums over them give every rank at once.
+ * got there first. For a window of rows, `above` is the number of users above its
+ * highest count and `scores` the score_counts rows inside the window (highest first):
+ * running sums give every rank from two small queries.
  */
-export function rankRows(rows: { referrals: number }[], scores: { score: number; users: number }[]): number[] {
-  const aboveByScore = new Map<number, number>();
-  let running = 0;
-  for (const s of scores) {
-    aboveByScore.set(s.score, running);
-    running += s.users;
-  }
-  // A count with no score_counts row of its own (possible only mid-change) ranks below all listed.
-  return rows.map((r) => (aboveByScore.get(r.referrals) ?? scores.filter((s) => s.score > r.referrals).reduce((a, s) => a + s.users, 0)) + 1);
+export function rankRows(rows: { referrals: number }[], scores: { score: number; users: number }[], above = 0): number[] {
+  return rows.map((r) => {
+    let count = above;
+    for (const s of scores) if (s.score > r.referrals) count += s.users;
+    return count + 1;
+  });
 }
 
-const lowest = (rows: { referrals: number }[]) => rows.reduce((min, r) => Math.min(min, r.referrals), Infinity);
+/** Ranks for a window of ranked rows, from score_counts (never a count over users). */
+function ranksOf(repo: ReferralRepository, rows: { referrals: number }[]): number[] {
+  if (rows.length === 0) return [];
+  let low = Infinity;
+  let high = -Infinity;
+  for (const r of rows) {
+    low = Math.min(low, r.referrals);
+    high = Math.max(high, r.referrals);
+  }
+  return rankRows(rows, repo.scoresBetween(low, high), repo.countAbove(high));
+}
 
 /**
  * Cursors carry a row's sort key (which includes its id, not public), so they are
@@ -105,7 +113,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
 
   function build(page: number, rows: RankedRow[], totalRanked: number, version: number): LeaderboardPage {
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
-    const ranks = rows.length ? rankRows(rows, repo.scoresAbove(lowest(rows) - 1)) : [];
+    const ranks = ranksOf(repo, rows);
     const first = rows[0];
     const last = rows[rows.length - 1];
     return {
@@ -160,7 +168,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     const key = keyOfUser(user);
     const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
     const rows = [...repo.rankedBefore(key, AROUND), me, ...repo.rankedAfter(key, AROUND)];
-    const ranks = rankRows(rows, repo.scoresAbove(lowest(rows) - 1));
+    const ranks = ranksOf(repo, rows);
     return {
       entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
       myIndex: rows.indexOf(me),

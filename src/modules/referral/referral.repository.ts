@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, getTableName, gt, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableName, gt, isNull, lte, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { appState, referralClicks, referrals, scoreCounts, users, type Referral, type User } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
@@ -120,10 +120,10 @@ export function createReferralRepository(db: Db) {
     .prepare();
 
   const totalStmt = db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` }).from(scoreCounts).prepare();
-  const scoresAboveStmt = db
+  const scoresBetweenStmt = db
     .select({ score: scoreCounts.score, users: scoreCounts.users })
     .from(scoreCounts)
-    .where(gt(scoreCounts.score, sql.placeholder('referrals')))
+    .where(and(gt(scoreCounts.score, sql.placeholder('low')), lte(scoreCounts.score, sql.placeholder('high'))))
     .orderBy(desc(scoreCounts.score))
     .prepare();
   const aboveStmt = db
@@ -186,8 +186,8 @@ export function createReferralRepository(db: Db) {
     },
     /** Ranked users in all: a sum over score_counts, not a count over users. */
     totalRanked: (): number => totalStmt.get()?.n ?? 0,
-    /** score_counts rows above a count, highest first: every rank on a page from one query. */
-    scoresAbove: (referralsCount: number): { score: number; users: number }[] => scoresAboveStmt.all({ referrals: referralsCount }),
+    /** score_counts rows with low < score <= high, highest first: the ranks of a window of rows. */
+    scoresBetween: (low: number, high: number): { score: number; users: number }[] => scoresBetweenStmt.all({ low, high }),
     /** Ranked users with more referrals than this: one less than the competition rank. */
     countAbove: (referralsCount: number): number => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
 
