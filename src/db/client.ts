@@ -18,6 +18,9 @@ export function openDatabase(file: string): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // 32 MB of page cache (the default is 2 MB): at a million users the hot index pages
+  // stay in memory instead of costing a read() each.
+  sqlite.pragma('cache_size = -32768');
   return drizzle(sqlite, { schema });
 }
 

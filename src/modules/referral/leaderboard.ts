@@ -162,18 +162,24 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     return repo.countAbove(user.referralsCount) + 1;
   }
 
-  /** The rows just above and below a ranked user, found by seeking from their own key. */
+  /**
+   * The rows just above and below a ranked user, found by seeking both ways from their
+   * own key: two index seeks and two score_counts lookups, whatever their depth.
+   */
   function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>) {
-    if (rankOf(user) === null) return null;
+    if (user.status !== 'active' || user.referralsCount < 1) return null;
     const key = keyOfUser(user);
     const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
     const rows = [...repo.rankedBefore(key, AROUND), me, ...repo.rankedAfter(key, AROUND)];
     const ranks = ranksOf(repo, rows);
+    const myIndex = rows.indexOf(me);
+    const top = getPage(1);
     return {
       entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
-      myIndex: rows.indexOf(me),
-      totalRanked: repo.totalRanked(),
-      generatedAt: clock.now(),
+      myIndex,
+      rank: ranks[myIndex]!,
+      totalRanked: top.totalRanked,
+      generatedAt: top.generatedAt,
     };
   }
 

@@ -105,7 +105,6 @@ export function createReferralController(deps: ReferralControllerDeps) {
   const getLeaderboard: RequestHandler = (req, res) => {
     const query = readQuery(req);
     const user = req.user;
-    const rank = user ? leaderboard.rankOf(user) : null;
     if (query.around === 'me') {
       if (!user) {
         res.redirect(302, `/auth/login?next=${encodeURIComponent(req.originalUrl)}`);
@@ -113,10 +112,11 @@ export function createReferralController(deps: ReferralControllerDeps) {
       }
       const around = leaderboard.around(user);
       if (around) {
-        res.render('referral/around.njk', { title: 'Your position', rank, ...around });
+        res.render('referral/around.njk', { title: 'Your position', ...around });
         return;
       }
     }
+    const rank = user ? leaderboard.rankOf(user) : null;
     const page = leaderboard.getPage(query.page, query.cursor);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
     deps.pageCache.render(req, res, page.page === 1 ? '/referral/leaderboard' : `/referral/leaderboard?page=${page.page}`, page.version, 'referral/leaderboard.njk', {
