@@ -8,11 +8,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
+import { freePort } from '../test/helpers/net.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = path.join(root, 'bench/.data');
@@ -74,16 +74,6 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -175,7 +165,7 @@ function rssMb(pid: number): number {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Alternates a and b `rounds` times so drift on a noisy machine hits both alike. */
-async function sideBySide(a: () => Promise<Load>, b: () => Promise<Load>, rounds = 2): Promise<[Load[], Load[]]> {
+async function sideBySide(a: () => Promise<Load>, b: () => Promise<Load>, rounds = 3): Promise<[Load[], Load[]]> {
   const as: Load[] = [];
   const bs: Load[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -375,7 +365,7 @@ async function main() {
 Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC
 (${os.availableParallelism()} cores, Node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s in all).
 
-Each line compares two measurements taken back to back in this run (alternated twice),
+Each line compares two measurements taken back to back in this run (alternated three times),
 so the machine's noise hits both alike. The server is \`dist/server.js\` with one
 worker, rate limits off, bcrypt cost ${COST}; the load comes from \`bench/load.ts\` in its
 own process (16 keep-alive connections, ${DURATION / 1000} s per measurement; latency at a

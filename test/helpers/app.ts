@@ -76,9 +76,22 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
     ...relaxedLimits,
     ...env,
   } as Record<string, string>);
-  const clock = options.clock ?? createTestClock();
-  const logger = pino({ level: 'silent' });
-  const built = createApp({ config, db, logger, clock, mailer: options.mailer, hasher: options.hasher });
+  const app = appOn(db, config, options.clock ?? createTestClock(), dir, options);
+  return {
+    ...app,
+    async close() {
+      await app.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * An app over an open database; closing it closes the app and that connection. Also
+ * how a test stands up a second "worker" on the same file (see siblingApp).
+ */
+export function appOn(db: Db, config: TestApp['config'], clock: TestClock, dir: string, deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
+  const built = createApp({ config, db, logger: pino({ level: 'silent' }), clock, mailer: deps.mailer, hasher: deps.hasher });
   return {
     app: built.app,
     db,
@@ -91,7 +104,6 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
     async close() {
       await built.close();
       db.$client.close();
-      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,9 +1,7 @@
 import crypto from 'node:crypto';
-import { pino } from 'pino';
 import supertest from 'supertest';
-import { createApp } from '../../src/app.js';
 import { openDatabase } from '../../src/db/client.js';
-import type { TestApp } from './app.js';
+import { appOn, type TestApp } from './app.js';
 
 /** The Set-Cookie lines of a response, always as an array. */
 export function setCookies(res: { headers: Record<string, unknown> }): string[] {
@@ -104,20 +102,7 @@ export function sessionRow(t: TestApp, sid: string): { sid: string; user_id: num
  * closeSiblings) before closing `t`, which deletes the directory.
  */
 export function siblingApp(t: TestApp): TestApp {
-  const db = openDatabase(t.config.databaseFile);
-  const built = createApp({ config: t.config, db, logger: pino({ level: 'silent' }), clock: t.clock });
-  const sibling: TestApp = {
-    ...t,
-    app: built.app,
-    db,
-    sessionStore: built.sessionStore,
-    deliverer: built.deliverer,
-    request: () => supertest.agent(built.app),
-    async close() {
-      await built.close();
-      db.$client.close();
-    },
-  };
+  const sibling = appOn(openDatabase(t.config.databaseFile), t.config, t.clock, t.dir);
   siblings.push(sibling);
   return sibling;
 }
