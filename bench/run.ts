@@ -369,7 +369,7 @@ Each line compares two measurements taken back to back in this run (alternated t
 so the machine's noise hits both alike. The server is \`dist/server.js\` with one
 worker, rate limits off, bcrypt cost ${COST}; the load comes from \`bench/load.ts\` in its
 own process (16 keep-alive connections, ${DURATION / 1000} s per measurement; latency at a
-fixed 200 requests per second). ${canPin ? 'The server (all its threads) runs on core 0 and every load generator on core 1 (\`taskset\`), as clients would be on other machines.' : 'Processes are not pinned (taskset or a second core is missing).'}
+fixed 200 requests per second). ${canPin ? 'The server (all its threads) runs on core 0 and every load generator on core 1 (`taskset`), as clients would be on other machines.' : 'Processes are not pinned (taskset or a second core is missing).'}
 Databases are made by \`npm run db:seed\`. This is a shared virtual machine: runs of the
 same build differ by ±15%, which is why only ratios are reported.
 
