@@ -24,4 +24,3 @@ export function openDatabase(file: string): Db {
   return drizzle(sqlite, { schema });
 }
 
-export { schema };

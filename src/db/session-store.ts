@@ -1,6 +1,6 @@
 import session from 'express-session';
 import type { SessionData } from 'express-session';
-import { eq, lt, and, ne, sql } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { sessions } from './schema.js';
 
@@ -90,14 +90,6 @@ export class SqliteSessionStore extends session.Store {
     } catch (err) {
       cb?.(err);
     }
-  }
-
-  /** Revokes every session of a user, optionally keeping the one making the request. */
-  destroyAllForUser(userId: number, exceptSid?: string): number {
-    const where = exceptSid
-      ? and(eq(sessions.userId, userId), ne(sessions.sid, exceptSid))
-      : eq(sessions.userId, userId);
-    return this.db.delete(sessions).where(where).run().changes;
   }
 
   /** Deletes expired rows; run at start and on an interval. */

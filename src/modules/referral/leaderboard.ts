@@ -183,7 +183,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     };
   }
 
-  return { getPage, rankOf, around, clear: () => cache.clear() };
+  return { getPage, rankOf, around };
 }
 
 export type Leaderboard = ReturnType<typeof createLeaderboard>;

@@ -43,9 +43,7 @@ export function withdrawAboveInTx(tx: Tx, userId: number, referralsCount: number
 export function createRewardsRepository(db: Db) {
   return {
     listTiers: (): RewardTier[] => db.select().from(rewardTiers).orderBy(asc(rewardTiers.threshold)).all(),
-    activeTiers: (): RewardTier[] => db.select().from(rewardTiers).where(eq(rewardTiers.active, true)).orderBy(asc(rewardTiers.threshold)).all(),
     tierById: (id: number): RewardTier | undefined => db.select().from(rewardTiers).where(eq(rewardTiers.id, id)).get(),
-    tierByThreshold: (threshold: number): RewardTier | undefined => db.select().from(rewardTiers).where(eq(rewardTiers.threshold, threshold)).get(),
 
     createTierInTx: (tx: Tx, input: TierInput, now: Date): RewardTier =>
       tx.insert(rewardTiers).values({ ...input, createdAt: now, updatedAt: now }).returning().get(),
