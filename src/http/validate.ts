@@ -1,4 +1,9 @@
 import { z } from 'zod';
+import { badRequest } from '../errors.js';
+
+/** Line breaks and other control characters: never valid in a one-line text field. */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export type FieldErrors = Record<string, string>;
 
@@ -17,6 +22,13 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): Pars
     errors[key] ??= issue.message;
   }
   return { ok: false, errors };
+}
+
+/** Parses a query string (or params) that has no form to re-render: malformed is a 400. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = parseInput(schema, input);
+  if (!parsed.ok) throw badRequest(Object.values(parsed.errors)[0] ?? 'Invalid request.');
+  return parsed.data;
 }
 
 /** Echoes submitted text fields back into a form, never the password and never non-strings. */

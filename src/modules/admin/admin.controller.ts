@@ -1,9 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
-import type { z } from 'zod';
 import { barChart } from '../../http/charts.js';
-import { AppError, badRequest, notFound } from '../../errors.js';
+import { AppError, notFound } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
-import { formValues, parseInput } from '../../http/validate.js';
+import { formValues, parseInput, parseOrThrow } from '../../http/validate.js';
 import type { RewardsRepository } from '../rewards/rewards.repository.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
 import type { AdminRepository } from './admin.repository.js';
@@ -19,17 +18,15 @@ function pages(total: number, page: number) {
   return { page, totalPages, total, offset: (page - 1) * PAGE_SIZE };
 }
 
-/** Parses query or params with a schema; anything malformed is a 400 (ids: 404). */
-function read<S extends z.ZodType>(schema: S, input: unknown, status = 400): z.output<S> {
-  const parsed = parseInput(schema, input);
-  if (!parsed.ok) throw status === 404 ? notFound() : badRequest(Object.values(parsed.errors)[0] ?? 'Invalid request.');
-  return parsed.data;
+/** A malformed or unknown id is simply "not found". */
+function idOf(req: Request): number {
+  const parsed = parseInput(IdParamSchema, req.params);
+  if (!parsed.ok) throw notFound();
+  return parsed.data.id;
 }
 
-const idOf = (req: Request) => read(IdParamSchema, req.params, 404).id;
-
 function back(req: Request, res: Response, fallback: string) {
-  const { return_to } = read(ReturnToSchema, req.body);
+  const { return_to } = parseOrThrow(ReturnToSchema, req.body);
   res.redirect(303, return_to ?? fallback);
 }
 
@@ -46,7 +43,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
   };
 
   const getUsers: RequestHandler = (req, res) => {
-    const query = read(UsersQuerySchema, req.query);
+    const query = parseOrThrow(UsersQuerySchema, req.query);
     const first = repo.searchUsers(query.q, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const pager = pages(first.total, query.page);
     res.render('admin/users.njk', { title: 'Users', section: 'users', q: query.q, rows: first.rows, pager });
@@ -75,7 +72,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     };
 
   const getReferrals: RequestHandler = (req, res) => {
-    const query = read(ReferralsQuerySchema, req.query);
+    const query = parseOrThrow(ReferralsQuerySchema, req.query);
     const filter = { status: query.status, source: query.source, q: query.q };
     const result = repo.listReferrals(filter, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const pager = pages(result.total, query.page);
@@ -128,7 +125,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     };
 
   const getAudit: RequestHandler = (req, res) => {
-    const query = read(PageQuerySchema, req.query);
+    const query = parseOrThrow(PageQuerySchema, req.query);
     const result = repo.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows: result.rows, pager: pages(result.total, query.page) });
   };

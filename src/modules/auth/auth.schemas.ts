@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { CONTROL_CHARS } from '../../http/validate.js';
 import { ReferralCodeInputSchema } from '../referral/referral-code.js';
 
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary['passwords-common']);
 
 export const PASSWORD_MIN_CHARS = 8;

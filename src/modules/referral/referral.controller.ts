@@ -1,10 +1,10 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
-import { AppError, badRequest } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
 import type { PageCache } from '../../http/page-cache.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
-import { parseInput, type FieldErrors } from '../../http/validate.js';
+import { parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
 import type { Leaderboard, LeaderboardPage } from './leaderboard.js';
 import { REF_COOKIE, REF_COOKIE_MAX_AGE_MS } from './referral.constants.js';
 import { normalizeReferralCode } from './referral-code.js';
@@ -96,11 +96,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
     res.redirect(303, '/dashboard');
   };
 
-  function readQuery(req: Request) {
-    const parsed = parseInput(LeaderboardQuerySchema, req.query);
-    if (!parsed.ok) throw badRequest(Object.values(parsed.errors)[0] ?? 'Invalid query.');
-    return parsed.data;
-  }
+  const readQuery = (req: Request) => parseOrThrow(LeaderboardQuerySchema, req.query);
 
   const getLeaderboard: RequestHandler = (req, res) => {
     const query = readQuery(req);

@@ -1,7 +1,6 @@
 import { z } from 'zod';
+import { CONTROL_CHARS } from '../../http/validate.js';
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 /** The admin's tier form. An unchecked "active" box sends nothing, which means inactive. */
 export const TierSchema = z.object({
@@ -9,13 +8,13 @@ export const TierSchema = z.object({
     .string({ error: 'Enter a name.' })
     .max(1000, 'Use at most 80 characters.')
     .transform((v) => v.trim())
-    .pipe(z.string().min(1, 'Enter a name.').max(80, 'Use at most 80 characters.').refine((v) => !CONTROL.test(v), 'No control characters.')),
+    .pipe(z.string().min(1, 'Enter a name.').max(80, 'Use at most 80 characters.').refine((v) => !CONTROL_CHARS.test(v), 'No control characters.')),
   description: z
     .string({ error: 'The description must be text.' })
     .max(2000, 'Use at most 500 characters.')
     .optional()
     .transform((v) => (v ?? '').trim())
-    .pipe(z.string().max(500, 'Use at most 500 characters.').refine((v) => !CONTROL.test(v), 'No control characters.')),
+    .pipe(z.string().max(500, 'Use at most 500 characters.').refine((v) => !CONTROL_CHARS.test(v), 'No control characters.')),
   threshold: z
     .string({ error: 'Enter the number of referrals.' })
     .trim()
