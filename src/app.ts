@@ -1,4 +1,3 @@
-import path from 'node:path';
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import type { Logger } from 'pino';
@@ -15,7 +14,7 @@ import { createRateLimits } from './http/rate-limit.js';
 import { originCheck, setUpSecurityHeaders } from './http/security.js';
 import { setUpSession } from './http/session.js';
 import { setUpViews } from './http/views.js';
-import { projectRoot, publicDir } from './paths.js';
+import { createAssets } from './http/assets.js';
 import { createAuthController } from './modules/auth/auth.controller.js';
 import { loadCurrentUser, requireUser } from './modules/auth/auth.middleware.js';
 import { createUserRepository } from './modules/auth/auth.repository.js';
@@ -35,8 +34,9 @@ import { createMailTemplates } from './modules/mail/mail.templates.js';
 import { createNotifications } from './modules/mail/notifications.js';
 import { createOutboxRepository } from './modules/mail/outbox.repository.js';
 import { createTransportFromConfig, type MailTransport } from './modules/mail/transport.js';
-import type { Referral } from './db/schema.js';
-import type { Tx } from './modules/referral/referral.repository.js';
+import { createSignalHasher } from './modules/referral/fraud.js';
+import { createScreenQueries } from './modules/referral/lifecycle.repository.js';
+import { createReferralLifecycle } from './modules/referral/lifecycle.service.js';
 import { createLeaderboard } from './modules/referral/leaderboard.js';
 import { createReferralController } from './modules/referral/referral.controller.js';
 import { createReferralRepository } from './modules/referral/referral.repository.js';
@@ -88,36 +88,19 @@ export function createApp(deps: AppDeps): App {
     clock,
     onAwarded: (tx, user, tier, now) => notifications.rewardEarned(tx, user, tier, now),
   });
-
-  // What each event writes in its own transaction, in one place.
-  const events = {
-    onCredited: (tx: Tx, referral: Referral) => {
-      notifications.referralJoined(tx, referral);
-      rewards.onCreditedInTx(tx, referral);
-    },
-  };
+  const signalHash = createSignalHasher(config.sessionSecret);
+  const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications, screen: createScreenQueries(db) });
   const referrals = createReferralService({
+    db,
     users,
     referrals: referralRepo,
     leaderboard,
     clock,
     hashKey: config.sessionSecret,
-    hooks: { onCredited: (tx, referral) => events.onCredited(tx, referral) },
+    lifecycle,
+    hash: signalHash,
   });
-  const auth = createAuthService({
-    users,
-    hasher,
-    config,
-    clock,
-    hooks: {
-      onSignup: (tx, user, referral) => {
-        notifications.welcome(tx, user);
-        if (referral) events.onCredited(tx, referral);
-      },
-      onResetRequested: (tx, user, token, now) => notifications.passwordReset(tx, user, token, now),
-      onPasswordChanged: (tx, user, now) => notifications.passwordChanged(tx, user, now),
-    },
-  });
+  const auth = createAuthService({ db, users, hasher, config, clock, notifications, lifecycle, hash: signalHash });
   const limits = createRateLimits(db, config);
   const sessionStore = new SqliteSessionStore(db, {
     defaultMaxAgeMs: config.sessionMaxAgeMs,
@@ -130,7 +113,7 @@ export function createApp(deps: AppDeps): App {
   const dashboard = createDashboardController({ config, referrals, users, rewards });
   const adminRepo = createAdminRepository(db);
   const admin = createAdminController({
-    service: createAdminService({ db, repo: adminRepo, rewardsRepo, rewards, outbox, clock }),
+    service: createAdminService({ db, repo: adminRepo, rewardsRepo, rewards, lifecycle, outbox, clock }),
     repo: adminRepo,
     rewardsRepo,
   });
@@ -144,17 +127,14 @@ export function createApp(deps: AppDeps): App {
   });
   const home = createHomeController({ db, leaderboard, pageCache });
 
-  setUpViews(app, config);
+  const assets = createAssets();
+  setUpViews(app, config, assets);
   // Request lines are logged at info; below that level the middleware is left out entirely.
   if (logger.isLevelEnabled('info')) app.use(requestLogger(logger));
   setUpSecurityHeaders(app, config);
   app.use(pageCache.serve);
 
-  app.use('/static', express.static(publicDir, { maxAge: '1d', index: false }));
-  app.use(
-    '/static/vendor/pico',
-    express.static(path.join(projectRoot, 'node_modules/@picocss/pico/css'), { maxAge: '7d', index: false }),
-  );
+  app.use(assets.serve);
   app.get('/healthz', home.getHealth);
 
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
@@ -163,7 +143,7 @@ export function createApp(deps: AppDeps): App {
   setUpSession(app, config, sessionStore);
   app.use(originCheck(config));
   app.use(csrfProtection);
-  app.use(exposeCsrfToken);
+  app.use(exposeCsrfToken(config.isProduction));
   app.use(readFlash);
   app.use(loadCurrentUser(users));
 

@@ -49,6 +49,11 @@ const EnvSchema = z
     RATE_CLICK_PER_IP: count(60),
     RATE_RESET_PER_ACCOUNT: count(5),
     RATE_RESET_PER_IP: count(20),
+    RATE_VERIFY_RESEND_PER_ACCOUNT: count(5),
+    CREDIT_ON: z.enum(['verified', 'signup', 'conversion']).default('verified'),
+    FRAUD_SCREEN: z.enum(['on', 'off']).default('on'),
+    FRAUD_VELOCITY: count(5),
+    RATE_DEEP_PAGE_PER_IP: count(30),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.SESSION_SECRET) {
@@ -77,6 +82,11 @@ export interface Config {
   readonly adminEmails: readonly string[];
   readonly logLevel: string;
   readonly leaderboardCache: boolean;
+  /** When a referral is screened and credited: the friend confirms their email (default), signs up, or converts. */
+  readonly creditOn: 'verified' | 'signup' | 'conversion';
+  readonly fraudScreen: boolean;
+  /** Referrals of one referrer from one network within an hour beyond which they are held. */
+  readonly fraudVelocity: number;
   readonly rateLimits: {
     readonly enabled: boolean;
     readonly loginPerEmailIp: number;
@@ -86,6 +96,8 @@ export interface Config {
     readonly clickPerIp: number;
     readonly resetPerAccount: number;
     readonly resetPerIp: number;
+    readonly verifyResendPerAccount: number;
+    readonly deepPagePerIp: number;
   };
 }
 
@@ -137,6 +149,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     adminEmails: Object.freeze(env.ADMIN_EMAILS),
     logLevel: env.LOG_LEVEL,
     leaderboardCache: env.LEADERBOARD_CACHE === 'on',
+    creditOn: env.CREDIT_ON,
+    fraudScreen: env.FRAUD_SCREEN === 'on',
+    fraudVelocity: env.FRAUD_VELOCITY,
     rateLimits: Object.freeze({
       enabled: env.RATE_LIMITS,
       loginPerEmailIp: env.RATE_LOGIN_PER_EMAIL_IP,
@@ -146,6 +161,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       clickPerIp: env.RATE_CLICK_PER_IP,
       resetPerAccount: env.RATE_RESET_PER_ACCOUNT,
       resetPerIp: env.RATE_RESET_PER_IP,
+      verifyResendPerAccount: env.RATE_VERIFY_RESEND_PER_ACCOUNT,
+      deepPagePerIp: env.RATE_DEEP_PAGE_PER_IP,
     }),
   });
 }

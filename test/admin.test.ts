@@ -99,6 +99,17 @@ describe('overview', () => {
 });
 
 describe('users', () => {
+  it('pages the list with "page N of M" and working previous/next links', async () => {
+    for (let i = 0; i < 30; i++) insertUser(t.db, { name: `Pager Person ${i}`, email: `pager${i}@pages.test` });
+    const first = await admin.get('/admin/users?q=pages.test');
+    expect(first.text).toContain('Page 1 of 2 (30 in all)');
+    expect(first.text).toContain('href="/admin/users?page=2&amp;q=pages.test" rel="next"');
+    const second = await admin.get('/admin/users?page=2&q=pages.test');
+    expect(second.status).toBe(200);
+    expect(second.text).toContain('Page 2 of 2 (30 in all)');
+    expect(second.text).toContain('rel="prev"');
+  });
+
   it('searches by name and email, treating % and _ literally', async () => {
     insertUser(t.db, { name: 'Zebedee Searchable', email: 'zeb@search.test' });
     insertUser(t.db, { name: 'Per%cent_Name', email: 'pct@search.test' });
@@ -297,7 +308,7 @@ describe('CSV exports', () => {
 
   it('exports referrals with a header row', async () => {
     const res = await admin.get('/admin/export/referrals.csv').buffer(true);
-    expect(res.text.split('\r\n')[0]).toBe('id,referrer_id,referred_user_id,referred_email,source,status,created_at,revoked_at');
+    expect(res.text.split('\r\n')[0]).toBe('id,referrer_id,referred_user_id,referred_email,source,status,fraud_reasons,created_at,credited_at,revoked_at');
     expect(res.text.trim().split('\r\n').length - 1).toBe(countOf(t.db, 'select count(*) from referrals'));
   });
 

@@ -7,6 +7,7 @@ import { makeTestApp, type TestApp, type TestClock } from './helpers/app.js';
 import { siblingApp, closeSiblings } from './helpers/extra.js';
 import { countOf } from './helpers/factories.js';
 import { csrfFor, signup, uniqueEmail } from './helpers/forms.js';
+import { confirmEmail } from './helpers/mailbox.js';
 import { TestSmtpServer } from './helpers/smtp.js';
 
 const BASE = 'https://refer.example.com';
@@ -62,6 +63,7 @@ describe('notifications over SMTP', () => {
   it('tells the referrer who joined and their new total', async () => {
     const refEmail = uniqueEmail('referrer');
     await signup(t.request(), { email: refEmail, name: 'Rita Referrer' });
+    await confirmEmail(t.request(), t.db, refEmail);
     await signup(t.request(), { name: 'Fred Friend', referral_code: codeOf(refEmail) });
     await signup(t.request(), { name: 'Gina Guest', referral_code: codeOf(refEmail) });
     await t.deliverer.runOnce();
@@ -74,6 +76,7 @@ describe('notifications over SMTP', () => {
   it('sends the notice for a code applied after sign-up too', async () => {
     const refEmail = uniqueEmail('late-ref');
     await signup(t.request(), { email: refEmail });
+    await confirmEmail(t.request(), t.db, refEmail);
     const agent = t.request();
     await signup(agent, { name: 'Applied Andy' });
     const token = await csrfFor(agent, '/dashboard');
@@ -87,6 +90,7 @@ describe('notifications over SMTP', () => {
     const refEmail = uniqueEmail('quiet');
     const agent = t.request();
     await signup(agent, { email: refEmail });
+    await confirmEmail(agent, t.db, refEmail);
     const token = await csrfFor(agent, '/dashboard');
     const off = await agent.post('/dashboard/settings').type('form').send({ _csrf: token });
     expect(off.status).toBe(303);

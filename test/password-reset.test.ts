@@ -3,7 +3,9 @@ import { redactUrl } from '../src/http/logging.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { countOf } from './helpers/factories.js';
 import { csrfFor, csrfFrom, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
+import { confirmEmail } from './helpers/mailbox.js';
 import { TestSmtpServer } from './helpers/smtp.js';
+import { userTokens } from '../src/db/schema.js';
 
 const BASE = 'https://refer.example.com';
 const NEW_PASSWORD = 'a brand new passphrase 42';
@@ -67,7 +69,7 @@ describe('POST /auth/forgot', () => {
     const { email } = await newAccount();
     const token = await resetTokenFor(email);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits
-    const dump = JSON.stringify(t.db.$client.prepare('select * from password_reset_tokens').all());
+    const dump = JSON.stringify(t.db.select().from(userTokens).all());
     expect(dump).not.toContain(token);
   });
 
@@ -112,6 +114,7 @@ describe('GET and POST /auth/reset/:token', () => {
 
   it('changes the password, logs out every session, does not log in, and emails a notice', async () => {
     const { agent, email } = await newAccount();
+    await confirmEmail(agent, t.db, email);
     const other = t.request();
     expect((await login(other, email)).status).toBe(303);
     const token = await resetTokenFor(email);

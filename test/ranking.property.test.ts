@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/client.js';
 import { runMigrations } from '../src/db/migrate.js';
-import { rankRows } from '../src/modules/referral/leaderboard.js';
-import { createReferralRepository } from '../src/modules/referral/referral.repository.js';
+import { locateRow, rankRows } from '../src/modules/referral/leaderboard.js';
+import { createReferralRepository, type ReferralRepository } from '../src/modules/referral/referral.repository.js';
 import { insertUser } from './helpers/factories.js';
 
 type Op =
@@ -51,6 +51,12 @@ function apply(db: Db, ops: Op[]): void {
   }
 }
 
+/** `limit` rows from position `offset`, the way a typed page finds them: through score_counts. */
+function rowsAt(repo: ReferralRepository, offset: number, limit: number) {
+  const at = locateRow(repo.scoreGroups(), offset);
+  return at ? repo.rankedFromGroup(at.score, at.skip, limit) : [];
+}
+
 /** The ranking computed the obvious way, to compare the fast paths against. */
 function bruteForce(db: Db) {
   const rows = (db.$client.prepare('select id, name, referrals_count, last_referral_at, status from users').all() as Row[])
@@ -91,6 +97,14 @@ describe('ranking structures under random histories', () => {
           }
           const paged = [0, 5, 10].flatMap((offset) => repo.rankedPage(offset, 5).map((x) => x.id));
           expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));
+          // Deep typed pages find their rows through score_counts. Every start position and
+          // length: windows that start and end inside tie groups, on their edges, span
+          // several groups or run past the end.
+          for (const limit of [1, 3, 7]) {
+            for (let offset = 0; offset <= expected.length + 1; offset++) {
+              expect(rowsAt(repo, offset, limit).map((x) => x.id)).toEqual(expected.slice(offset, offset + limit).map((x) => x.id));
+            }
+          }
         } finally {
           db.$client.close();
         }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { STRONG_PASSWORD, signup, uniqueEmail } from './helpers/forms.js';
+import { confirmEmail, verifyPathIn } from './helpers/mailbox.js';
 import { HttpClient, startServer, type RunningServer } from './helpers/server.js';
 
 describe('rewards on the dashboard', () => {
@@ -25,6 +26,7 @@ describe('rewards on the dashboard', () => {
     const agent = t.request();
     const email = uniqueEmail('earner');
     await signup(agent, { email });
+    await confirmEmail(agent, t.db, email);
     const code = (t.db.$client.prepare('select referral_code from users where email_normalized = ?').get(email) as { referral_code: string }).referral_code;
     await signup(t.request(), { referral_code: code });
     await signup(t.request(), { referral_code: code });
@@ -54,6 +56,9 @@ describe('award once under concurrency (real server, file database)', () => {
     await owner.request('POST', '/auth/signup', { form: { name: 'Owner', email: 'owner@reward.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token } });
     const db = new Database(server.dbFile, { readonly: true });
     try {
+      // Reward emails go only to confirmed addresses: the owner opens their link first.
+      const welcome = db.prepare("select text_body from email_outbox where to_address = 'owner@reward.test' and kind = 'welcome'").get() as { text_body: string };
+      expect((await owner.request('GET', verifyPathIn(welcome.text_body))).status).toBe(303);
       const code = (db.prepare('select referral_code from users where email_normalized = ?').get('owner@reward.test') as { referral_code: string }).referral_code;
       const friends = await Promise.all(
         Array.from({ length: 12 }, async (_, i) => {

@@ -56,13 +56,21 @@ async function main(): Promise<number> {
     }
     const hasher = createBcryptHasher({ cost: config.bcryptCost, concurrency: 1 });
     const passwordHash = await hasher.hash(password).finally(() => hasher.close());
-    const created = repo.createAccount(
-      { name: name.data, email: email.data, emailNormalized: normalizeEmail(email.data), passwordHash, referralCode: generateReferralCode(), role: 'admin', createdAt: now },
-      null,
-      (tx, user) => {
-        tx.insert(auditLog).values({ actorId: null, action: 'user.create_admin', targetType: 'user', targetId: user.id, details: '{"via":"cli"}', createdAt: now }).run();
-      },
-    );
+    // The operator vouches for the address: a CLI-created admin starts confirmed.
+    const created = db.transaction((tx) => {
+      const user = repo.insertInTx(tx, {
+        name: name.data,
+        email: email.data,
+        emailNormalized: normalizeEmail(email.data),
+        passwordHash,
+        referralCode: generateReferralCode(),
+        role: 'admin',
+        emailVerifiedAt: now,
+        createdAt: now,
+      });
+      tx.insert(auditLog).values({ actorId: null, action: 'user.create_admin', targetType: 'user', targetId: user.id, details: '{"via":"cli"}', createdAt: now }).run();
+      return user;
+    });
     console.log(`Created admin ${created.email}.`);
     if (generated) console.log(`Password (shown once, change it after logging in): ${password}`);
     return 0;

@@ -73,7 +73,8 @@ function uniqueCodes(n: number): string[] {
 /**
  * Fills an empty database with `users` accounts named "Seed User i" (user<i>@seed.test),
  * all sharing one bcrypt hash of the password, plus real referral rows whose counts
- * agree with users.referrals_count, and the rewards those counts earn.
+ * agree with users.referrals_count, and the rewards those counts earn. Seed users are
+ * confirmed and their referrals credited, as if every friend had opened their link.
  */
 export async function seedDatabase(file: string, options: SeedOptions, bcryptCost: number): Promise<{ referrals: number; top: number; ms: number }> {
   const started = Date.now();
@@ -114,17 +115,18 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
 
   const insertUser = sqlite.prepare(
     `insert into users (id, name, email, email_normalized, password_hash, referral_code, referrals_count, referred_by_id,
-       role, status, last_referral_at, notify_referrals, created_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, 'user', 'active', ?, 1, ?)`,
+       role, status, last_referral_at, notify_referrals, email_verified_at, created_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, 'user', 'active', ?, 1, ?, ?)`,
   );
   const insertReferral = sqlite.prepare(
-    `insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at) values (?, ?, ?, 'signup', 'credited', ?)`,
+    `insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at, screened_at, credited_at)
+     values (?, ?, ?, 'signup', 'credited', ?, ?, ?)`,
   );
   const BATCH = 50_000;
   const userBatch = sqlite.transaction((from: number, to: number) => {
     for (let i = from; i <= to; i++) {
       const email = `user${i}@seed.test`;
-      insertUser.run(i, `Seed User ${i}`, email, email, hash, codes[i - 1], counts[i], referredBy[i] || null, counts[i] ? lastAt[i] : null, createdAt(i));
+      insertUser.run(i, `Seed User ${i}`, email, email, hash, codes[i - 1], counts[i], referredBy[i] || null, counts[i] ? lastAt[i] : null, createdAt(i), createdAt(i));
     }
   });
   for (let from = 1; from <= n; from += BATCH) {
@@ -137,7 +139,7 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
     for (let i = from; i <= to; i++) {
       const r = referredBy[i]!;
       if (!r) continue;
-      insertReferral.run(r, i, `user${i}@seed.test`, createdAt(i));
+      insertReferral.run(r, i, `user${i}@seed.test`, createdAt(i), createdAt(i), createdAt(i));
       done += 1;
     }
     return done;

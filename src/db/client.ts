@@ -24,3 +24,6 @@ export function openDatabase(file: string): Db {
   return drizzle(sqlite, { schema });
 }
 
+
+/** A transaction handle: repositories take it so that the service owns the unit of work. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];

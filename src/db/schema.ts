@@ -19,6 +19,8 @@ export const users = sqliteTable(
     lastReferralAt: integer('last_referral_at', { mode: 'timestamp_ms' }),
     /** Whether the user wants an email each time someone joins through their link. */
     notifyReferrals: integer('notify_referrals', { mode: 'boolean' }).notNull().default(true),
+    /** When the person opened the confirmation link; null until then (see "Earned credit"). */
+    emailVerifiedAt: integer('email_verified_at', { mode: 'timestamp_ms' }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [
@@ -34,9 +36,18 @@ export const users = sqliteTable(
   ],
 );
 
+export const REFERRAL_STATUSES = ['pending', 'held', 'credited', 'rejected', 'revoked'] as const;
+export const REFERRAL_SOURCES = ['signup', 'applied', 'admin', 'api'] as const;
+
 /**
  * One row per referred person (referred_user_id is UNIQUE: a person is referred once,
- * ever). Revoking keeps the row with status 'revoked' for the audit trail.
+ * ever). Only 'credited' rows count. A row is born 'pending' and is screened when it would
+ * be credited (see CREDIT_ON): clean → 'credited', any fraud signal → 'held' for an admin,
+ * who approves ('credited') or rejects ('rejected'). Revoking a credited row keeps it as
+ * 'revoked' for the audit trail.
+ *
+ * The screen's inputs are stored with the row as keyed hashes only: the network (/24 or
+ * /64) and device cookie of the request that created it, and the canonical email.
  */
 export const referrals = sqliteTable(
   'referrals',
@@ -50,17 +61,52 @@ export const referrals = sqliteTable(
       .unique()
       .references(() => users.id),
     referredEmail: text('referred_email').notNull(),
-    source: text('source', { enum: ['signup', 'applied', 'admin'] }).notNull(),
-    status: text('status', { enum: ['credited', 'revoked'] }).notNull().default('credited'),
+    source: text('source', { enum: REFERRAL_SOURCES }).notNull(),
+    status: text('status', { enum: REFERRAL_STATUSES }).notNull().default('pending'),
+    /** Comma-separated reason codes of the fraud screen ('' when it found nothing). */
+    fraudReasons: text('fraud_reasons').notNull().default(''),
+    networkHash: text('network_hash'),
+    deviceHash: text('device_hash'),
+    emailAliasHash: text('email_alias_hash'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    screenedAt: integer('screened_at', { mode: 'timestamp_ms' }),
+    creditedAt: integer('credited_at', { mode: 'timestamp_ms' }),
+    rejectedAt: integer('rejected_at', { mode: 'timestamp_ms' }),
     revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
   },
   (t) => [
     index('referrals_referrer_created_idx').on(t.referrerId, t.createdAt),
+    index('referrals_referrer_status_idx').on(t.referrerId, t.status),
+    index('referrals_status_created_idx').on(t.status, t.createdAt),
     index('referrals_created_idx').on(t.createdAt),
-    check('referrals_source_check', sql`${t.source} in ('signup', 'applied', 'admin')`),
-    check('referrals_status_check', sql`${t.status} in ('credited', 'revoked')`),
+    // The velocity signal: one referrer's referrals from one network in the last hour.
+    index('referrals_velocity_idx').on(t.referrerId, t.networkHash, t.createdAt),
+    index('referrals_email_alias_idx').on(t.emailAliasHash),
+    check('referrals_source_check', sql`${t.source} in ('signup', 'applied', 'admin', 'api')`),
+    check('referrals_status_check', sql`${t.status} in ('pending', 'held', 'credited', 'rejected', 'revoked')`),
     check('referrals_not_self_check', sql`${t.referrerId} <> ${t.referredUserId}`),
+  ],
+);
+
+/**
+ * Where a person has been seen (network /24 or /64, device cookie), as keyed hashes, from
+ * sign-up and every login: what the fraud screen compares a referred friend against.
+ */
+export const userSignals = sqliteTable(
+  'user_signals',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['network', 'device'] }).notNull(),
+    hash: text('hash').notNull(),
+    firstSeenAt: integer('first_seen_at', { mode: 'timestamp_ms' }).notNull(),
+    lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [
+    uniqueIndex('user_signals_user_kind_hash_unique').on(t.userId, t.kind, t.hash),
+    check('user_signals_kind_check', sql`${t.kind} in ('network', 'device')`),
   ],
 );
 
@@ -92,23 +138,31 @@ export const appState = sqliteTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
+export const TOKEN_PURPOSES = ['password_reset', 'email_verify'] as const;
+export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
+
 /**
- * Password-reset tokens, stored only as SHA-256 hashes: a database leak yields no usable
- * link. used_at marks a token spent (by use, or voided by a newer request).
+ * Single-use tokens sent by email (password reset, email confirmation), stored only as
+ * SHA-256 hashes: a database leak yields no usable link. used_at marks a token spent (by
+ * use, or voided by a newer one of the same purpose).
  */
-export const passwordResetTokens = sqliteTable(
-  'password_reset_tokens',
+export const userTokens = sqliteTable(
+  'user_tokens',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
     userId: integer('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose', { enum: TOKEN_PURPOSES }).notNull(),
     tokenHash: text('token_hash').notNull().unique(),
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
     usedAt: integer('used_at', { mode: 'timestamp_ms' }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [index('password_reset_tokens_user_idx').on(t.userId)],
+  (t) => [
+    index('user_tokens_user_purpose_idx').on(t.userId, t.purpose),
+    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify')`),
+  ],
 );
 
 /**

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { csrfSync } from 'csrf-sync';
 import { forbidden } from '../errors.js';
+import { ensureDeviceCookie } from './device.js';
 
 /**
  * Synchronizer-token CSRF protection: the token lives in the session, forms send it as
@@ -26,8 +27,16 @@ export const csrfProtection: RequestHandler = (req, res, next) => {
   });
 };
 
-/** Exposes a lazy `csrfToken()` to templates: only pages that render a form start a session. */
-export const exposeCsrfToken: RequestHandler = (req, res, next) => {
-  res.locals.csrfToken = () => generateToken(req);
-  next();
-};
+/**
+ * Exposes a lazy `csrfToken()` to templates: only pages that render a form start a
+ * session, and those pages also get the device cookie the fraud screen compares.
+ */
+export const exposeCsrfToken =
+  (secureCookies: boolean): RequestHandler =>
+  (req, res, next) => {
+    res.locals.csrfToken = () => {
+      ensureDeviceCookie(req, res, secureCookies);
+      return generateToken(req);
+    };
+    next();
+  };

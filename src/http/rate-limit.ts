@@ -57,6 +57,8 @@ export interface RateLimits {
   clickIp: Limiter;
   resetAccount: Limiter;
   resetIp: Limiter;
+  verifyResendAccount: Limiter;
+  deepPageIp: Limiter;
 }
 
 export function createRateLimits(db: Db, config: Config): RateLimits {
@@ -71,6 +73,8 @@ export function createRateLimits(db: Db, config: Config): RateLimits {
     clickIp: make('click-ip', r.clickPerIp, 60),
     resetAccount: make('reset-account', r.resetPerAccount, 60 * 60),
     resetIp: make('reset-ip', r.resetPerIp, 60 * 60),
+    verifyResendAccount: make('verify-resend-account', r.verifyResendPerAccount, 60 * 60),
+    deepPageIp: make('deep-page-ip', r.deepPagePerIp, 60),
   };
 }
 

@@ -2,9 +2,10 @@ import type { Express } from 'express';
 import nunjucks from 'nunjucks';
 import { viewsDir } from '../paths.js';
 import type { Config } from '../config.js';
+import type { Assets } from './assets.js';
 
 /** Nunjucks with autoescape on; templates are views/<module>/<page>.njk. */
-export function setUpViews(app: Express, config: Config): nunjucks.Environment {
+export function setUpViews(app: Express, config: Config, assets: Assets): nunjucks.Environment {
   // Compiled templates are cached in every environment: recompiling per render costs
   // milliseconds. `npm run dev` restarts the process when a template changes.
   const env = nunjucks.configure(viewsDir, {
@@ -14,6 +15,8 @@ export function setUpViews(app: Express, config: Config): nunjucks.Environment {
     express: app,
   });
   env.addGlobal('baseUrl', config.baseUrl);
+  // {{ asset('/static/css/app.css') }} → /static/css/app.css?v=<content hash>
+  env.addGlobal('asset', assets.url);
   env.addFilter('date', (value: Date | number | null | undefined) => {
     if (value === null || value === undefined) return '';
     return new Date(value).toISOString().slice(0, 10);

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContextOptions } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../helpers/server.js';
+import { verifyPathIn } from '../helpers/mailbox.js';
 import { TestSmtpServer } from '../helpers/smtp.js';
 import {
   DESKTOP,
@@ -257,6 +258,7 @@ describe('admin pages', () => {
         ['referrals', '/admin/referrals'],
         ['rewards', '/admin/rewards'],
         ['audit', '/admin/audit'],
+        ['review', '/admin/review'],
       ] as const) {
         await page.goto(`${base}${path}`);
         await expectHealthyPage(page, problems, `${label} admin ${name}`);
@@ -274,13 +276,13 @@ describe('admin pages', () => {
 describe('every page at 320 px and by keyboard', () => {
   it('has no sideways scrolling at 320 px wide', async () => {
     const { context, page } = await newPage(browser, NARROW);
-    const anonymous = ['/', '/auth/signup', '/auth/login', '/auth/forgot', '/referral/leaderboard', '/no-such-page'];
+    const anonymous = ['/', '/auth/signup', '/auth/login', '/auth/forgot', '/referral/leaderboard', '/no-such-page', '/auth/verify/not-a-token'];
     for (const path of anonymous) {
       await page.goto(`${base}${path}`);
       expect(await overflowsHorizontally(page), path).toBe(false);
     }
     await logInInBrowser(page, base, ADMIN_EMAIL);
-    for (const path of ['/dashboard', '/admin', '/admin/users', '/admin/referrals', '/admin/rewards', '/admin/audit']) {
+    for (const path of ['/dashboard', '/admin', '/admin/users', '/admin/referrals', '/admin/rewards', '/admin/audit', '/admin/review']) {
       await page.goto(`${base}${path}`);
       expect(await overflowsHorizontally(page), path).toBe(false);
     }
@@ -315,6 +317,196 @@ describe('every page at 320 px and by keyboard', () => {
     expect(await seriousA11yViolations(page)).toEqual([]);
     await page.goto(`${base}/auth/reset/not-a-token`);
     expect(await seriousA11yViolations(page)).toEqual([]);
+    await page.goto(`${base}/auth/verify/not-a-token`);
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('This link no longer works');
+    expect(await seriousA11yViolations(page)).toEqual([]);
     await context.close();
+  });
+});
+
+/**
+ * Earned credit as shipped (CREDIT_ON=verified, fraud screen on), on a server of its own:
+ * the suites above run the helper's credit-at-sign-up defaults. Every browser here reaches
+ * the app from 127.0.0.1, which the screen would read as one network, so TRUST_PROXY lets
+ * each context claim its own network through X-Forwarded-For (a header, not traffic).
+ */
+describe('earned credit on a phone', () => {
+  const REVIEWER = 'reviewer@earned.test';
+  let earned: RunningServer;
+  let earnedBase: string;
+
+  beforeAll(async () => {
+    earned = await startAppServer({ SMTP_URL: smtp.url, ADMIN_EMAILS: REVIEWER, CREDIT_ON: 'verified', FRAUD_SCREEN: 'on', TRUST_PROXY: '1' });
+    earnedBase = earned.url;
+  });
+  afterAll(async () => {
+    await earned?.stop();
+    if (earned) fs.rmSync(earned.dir, { recursive: true, force: true });
+  });
+
+  /** A browser on a network of its own (a /24 no other context in this block uses). */
+  const from = (options: BrowserContextOptions, ip: string): BrowserContextOptions => ({ ...options, extraHTTPHeaders: { 'X-Forwarded-For': ip } });
+
+  /** The confirmation link path from the welcome email to `address`, as sent over SMTP. */
+  async function confirmationPathFor(address: string): Promise<string> {
+    const mail = await smtp.waitFor((m) => m.to.toLowerCase() === address && /\/auth\/verify\//.test(m.text), 20_000);
+    expect(mail.subject).toBe('Welcome! Confirm your email and get your referral link');
+    const path = verifyPathIn(mail.text);
+    // The absolute link points at this server's BASE_URL.
+    expect(mail.text).toContain(`${earnedBase}${path}`);
+    return path;
+  }
+
+  /** Opens a confirmation link in a new phone context: a mail app has no session. */
+  async function confirmFromMailApp(path: string, ip: string): Promise<void> {
+    const mailApp = await newPage(browser, from(PHONE, ip));
+    await mailApp.page.goto(`${earnedBase}${path}`);
+    expect(new URL(mailApp.page.url()).pathname).toBe('/auth/login');
+    await expect(mailApp.page.getByRole('status').textContent()).resolves.toContain('Thank you! Your email address is confirmed.');
+    await expectHealthyPage(mailApp.page, mailApp.problems, 'phone confirmed, logged out');
+    await mailApp.context.close();
+  }
+
+  it('confirming an email from the link credits the referrer', async () => {
+    // The referrer signs up and confirms their own address in the same browser (logged in: → dashboard).
+    const referrer = await newPage(browser, from(DESKTOP, '203.0.113.10'));
+    await signUpInBrowser(referrer.page, earnedBase, { name: 'Vera Verified', email: 'vera@earned.test' });
+    const ownPath = await confirmationPathFor('vera@earned.test');
+    await referrer.page.goto(`${earnedBase}${ownPath}`);
+    expect(new URL(referrer.page.url()).pathname).toBe('/dashboard');
+    await expect(referrer.page.getByRole('status').first().textContent()).resolves.toContain('Thank you! Your email address is confirmed.');
+    await expect(referrer.page.locator('.verify-banner').count()).resolves.toBe(0);
+    const link = await referralLinkOn(referrer.page);
+    const code = link.slice(-8);
+
+    // The friend opens the link on their phone, signs up, and is asked to confirm.
+    const friend = await newPage(browser, from(PHONE, '198.51.100.20'));
+    await friend.page.goto(link);
+    expect(new URL(friend.page.url()).pathname).toBe('/auth/signup');
+    expect(await friend.page.getByLabel('Referral code (optional)').inputValue()).toBe(code);
+    await signUpInBrowser(friend.page, earnedBase, { name: 'Finn Friend', email: 'finn@earned.test' });
+    await friend.page.getByRole('button', { name: 'Go to your dashboard' }).click();
+    await friend.page.waitForURL('**/dashboard');
+    const banner = friend.page.getByRole('region', { name: 'Confirm your email address.' });
+    await expect(banner.isVisible()).resolves.toBe(true);
+    await expect(banner.textContent()).resolves.toContain('finn@earned.test');
+    await expect(banner.getByRole('button', { name: 'Send a new link' }).isVisible()).resolves.toBe(true);
+    await expectHealthyPage(friend.page, friend.problems, 'phone dashboard with the confirmation banner');
+    await screenshot(friend.page, 'phone-verify-banner');
+
+    // Not counted yet: the referrer sees why.
+    await referrer.page.reload();
+    await expect(referrer.page.locator('[data-stat="referrals"]').textContent()).resolves.toBe('0');
+    await expect(referrer.page.locator('[data-stat="pending"]').textContent()).resolves.toBe('1 waiting for your friend to confirm their email');
+    const finnRow = referrer.page.getByRole('row', { name: /Finn Friend/ });
+    await expect(finnRow.getByRole('cell', { name: 'Waiting for them to confirm their email' }).isVisible()).resolves.toBe(true);
+    await expectHealthyPage(referrer.page, referrer.problems, 'desktop dashboard with a pending referral');
+
+    // The friend's welcome email arrives; they open its link in their phone's mail app.
+    const friendPath = await confirmationPathFor('finn@earned.test');
+    await confirmFromMailApp(friendPath, '198.51.100.20');
+
+    // The referrer is credited, and nothing is waiting any more.
+    await referrer.page.reload();
+    await expect(referrer.page.locator('[data-stat="referrals"]').textContent()).resolves.toBe('1');
+    await expect(referrer.page.locator('[data-stat="pending"]').count()).resolves.toBe(0);
+    await expect(referrer.page.getByText(/waiting for your friend/).count()).resolves.toBe(0);
+    await expect(finnRow.getByRole('cell', { name: 'Counted' }).isVisible()).resolves.toBe(true);
+    await expect(referrer.page.locator('[data-stat="rank"]').textContent()).resolves.toBe('#1');
+    expect(referrer.problems).toEqual([]);
+    // The referrer is confirmed, so they are told by email too.
+    await smtp.waitFor((m) => m.to.toLowerCase() === 'vera@earned.test' && m.subject === 'Finn Friend joined with your link', 20_000);
+
+    // The friend's own browser no longer shows the banner.
+    await friend.page.reload();
+    await expect(friend.page.locator('.verify-banner').count()).resolves.toBe(0);
+
+    // The link works once: a second opening explains and offers a way forward.
+    const again = await newPage(browser, from(PHONE, '198.51.100.20'));
+    const response = await again.page.goto(`${earnedBase}${friendPath}`);
+    expect(response?.status()).toBe(400);
+    await expect(again.page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('This link no longer works');
+    const logIn = again.page.getByRole('main').getByRole('button', { name: 'Log in' });
+    await expect(logIn.isVisible()).resolves.toBe(true);
+    expect(new URL((await logIn.getAttribute('href'))!, earnedBase).pathname).toBe('/auth/login');
+    // Chromium reports the 400 document in the console: expected here, and nothing else.
+    expect(again.problems.every((p) => /status of 400/.test(p)), again.problems.join('\n')).toBe(true);
+    again.problems.length = 0;
+    await expectHealthyPage(again.page, again.problems, 'phone verify link used');
+    await again.context.close();
+    await referrer.context.close();
+    await friend.context.close();
+  });
+
+  it('an admin approves a held referral on a phone', async () => {
+    const referrer = await newPage(browser, from(DESKTOP, '203.0.113.30'));
+    await signUpInBrowser(referrer.page, earnedBase, { name: 'Hana Holder', email: 'hana@earned.test' });
+    await referrer.page.goto(`${earnedBase}${await confirmationPathFor('hana@earned.test')}`);
+    const link = await referralLinkOn(referrer.page);
+
+    // 1. A "friend" at the referrer's own address with a +tag, from another network and browser.
+    const alias = await newPage(browser, from(PHONE, '198.51.100.40'));
+    await alias.page.goto(link);
+    await signUpInBrowser(alias.page, earnedBase, { name: 'Tagged Tom', email: 'hana+tom@earned.test' });
+    await alias.context.close();
+    await confirmFromMailApp(await confirmationPathFor('hana+tom@earned.test'), '198.51.100.40');
+
+    // 2. A "friend" signing up in the referrer's own browser after logging out.
+    await referrer.page.getByRole('button', { name: 'Log out' }).click();
+    await referrer.page.waitForURL(`${earnedBase}/`);
+    await referrer.page.goto(link);
+    await signUpInBrowser(referrer.page, earnedBase, { name: 'Sofa Sam', email: 'sam@earned.test' });
+    await referrer.page.getByRole('button', { name: 'Log out' }).click();
+    await referrer.page.waitForURL(`${earnedBase}/`);
+    await confirmFromMailApp(await confirmationPathFor('sam@earned.test'), '198.51.100.50');
+
+    // Both are held: the referrer sees them under review, not counted.
+    await logInInBrowser(referrer.page, earnedBase, 'hana@earned.test');
+    await expect(referrer.page.locator('[data-stat="referrals"]').textContent()).resolves.toBe('0');
+    await expect(referrer.page.locator('[data-stat="held"]').textContent()).resolves.toBe('2 under review');
+    await expect(referrer.page.getByText(/email_alias|same_device/).count()).resolves.toBe(0);
+
+    // The admin, on a phone, reviews them.
+    const admin = await newPage(browser, from(PHONE, '192.0.2.60'));
+    await signUpInBrowser(admin.page, earnedBase, { name: 'Rita Reviewer', email: REVIEWER });
+    await admin.page.goto(`${earnedBase}/admin/review`);
+    await expect(admin.page.getByRole('heading', { name: 'Review held referrals' }).isVisible()).resolves.toBe(true);
+    const tomRow = admin.page.getByRole('row', { name: /Tagged Tom/ });
+    const samRow = admin.page.getByRole('row', { name: /Sofa Sam/ });
+    await expect(tomRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')))).resolves.toEqual(['email_alias']);
+    await expect(samRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')).sort())).resolves.toEqual(['same_device', 'same_network']);
+    await expect(tomRow.locator('[data-reason="email_alias"]').isVisible()).resolves.toBe(true);
+    await expectHealthyPage(admin.page, admin.problems, 'phone admin review');
+    await screenshot(admin.page, 'phone-admin-review');
+    await admin.page.setViewportSize({ width: 320, height: 640 });
+    expect(await overflowsHorizontally(admin.page), '/admin/review at 320 px').toBe(false);
+    await admin.page.setViewportSize({ width: 390, height: 844 });
+
+    // Approve the alias by tapping its row's button.
+    await tomRow.getByRole('button', { name: 'Approve the referral of Tagged Tom by Hana Holder' }).tap();
+    await admin.page.locator('.flash', { hasText: '1 referral approved and credited.' }).waitFor();
+    expect(new URL(admin.page.url()).pathname).toBe('/admin/review');
+    await expect(admin.page.getByRole('row', { name: /Tagged Tom/ }).count()).resolves.toBe(0);
+    await expectHealthyPage(admin.page, admin.problems, 'phone admin review after approving');
+
+    // Reject the other one with its checkbox and the bulk button.
+    await samRow.getByRole('checkbox').tap();
+    await admin.page.getByRole('button', { name: 'Reject selected' }).tap();
+    await admin.page.locator('.flash', { hasText: '1 referral rejected.' }).waitFor();
+    await expect(admin.page.getByText('Nothing to review.').isVisible()).resolves.toBe(true);
+
+    // The referrer's count is 1, on the admin's user page and on their own dashboard.
+    await admin.page.goto(`${earnedBase}/admin/users?q=hana%40earned.test`);
+    await admin.page.getByRole('link', { name: 'Hana Holder' }).click();
+    await expect(admin.page.locator('dt', { hasText: /^Referrals$/ }).locator('xpath=following-sibling::dd[1]').textContent()).resolves.toBe('1');
+    expect(admin.problems).toEqual([]);
+    await referrer.page.reload();
+    await expect(referrer.page.locator('[data-stat="referrals"]').textContent()).resolves.toBe('1');
+    await expect(referrer.page.locator('[data-stat="held"]').count()).resolves.toBe(0);
+    await expect(referrer.page.getByRole('row', { name: /Tagged Tom/ }).getByRole('cell', { name: 'Counted' }).isVisible()).resolves.toBe(true);
+    await expect(referrer.page.getByRole('row', { name: /Sofa Sam/ }).getByRole('cell', { name: 'Not counted' }).isVisible()).resolves.toBe(true);
+    expect(referrer.problems).toEqual([]);
+    await admin.context.close();
+    await referrer.context.close();
   });
 });

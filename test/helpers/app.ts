@@ -38,7 +38,16 @@ export const relaxedLimits: Partial<Env> = {
   RATE_CLICK_PER_IP: '10000',
   RATE_RESET_PER_ACCOUNT: '1000',
   RATE_RESET_PER_IP: '10000',
+  RATE_VERIFY_RESEND_PER_ACCOUNT: '1000',
+  RATE_DEEP_PAGE_PER_IP: '10000',
 };
+
+/**
+ * Most suites test attribution, ranking and rewards, not earning: there a referral is
+ * credited at sign-up without the fraud screen (every test client shares 127.0.0.1 and
+ * would be "one network"). test/earned-credit.test.ts runs the real defaults.
+ */
+export const creditAtSignup: Partial<Env> = { CREDIT_ON: 'signup', FRAUD_SCREEN: 'off' };
 
 export function tempDir(prefix = 'referral-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -74,6 +83,7 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
     BCRYPT_COST: '4',
     LOG_LEVEL: 'silent',
     ...relaxedLimits,
+    ...creditAtSignup,
     ...env,
   } as Record<string, string>);
   const app = appOn(db, config, options.clock ?? createTestClock(), dir, options);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { projectRoot } from '../../src/paths.js';
-import { relaxedLimits, tempDir } from './app.js';
+import { creditAtSignup, relaxedLimits, tempDir } from './app.js';
 
 export interface RunningServer {
   url: string;
@@ -30,6 +30,7 @@ export async function startServer(env: Record<string, string> = {}, dir = tempDi
       BCRYPT_COST: '4',
       LOG_LEVEL: 'info',
       ...(relaxedLimits as Record<string, string>),
+      ...(creditAtSignup as Record<string, string>),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,8 @@ import { formValues, parseInput, parseOrThrow } from '../../http/validate.js';
 import type { RewardsRepository } from '../rewards/rewards.repository.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
 import type { AdminRepository } from './admin.repository.js';
-import { IdParamSchema, PageQuerySchema, ReferralsQuerySchema, ReturnToSchema, UsersQuerySchema } from './admin.schemas.js';
+import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
+import { IdParamSchema, PageQuerySchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
 import type { AdminService } from './admin.service.js';
 import { streamCsv } from './csv.js';
 
@@ -86,6 +87,41 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     back(req, res, `/admin/users/${referral.referrerId}`);
   };
 
+  const renderReview = (req: Request, res: Response, status = 200, error?: string) => {
+    const query = parseOrThrow(PageQuerySchema, req.query);
+    const result = service.heldReferrals((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const rows = result.rows.map((r) => ({
+      ...r,
+      reasons: parseReasons(r.fraudReasons).map((code) => ({ code, text: FRAUD_REASON_TEXT[code] })),
+      network: r.networkHash?.slice(0, 8) ?? null,
+      device: r.deviceHash?.slice(0, 8) ?? null,
+    }));
+    res.status(status).render('admin/review.njk', { title: 'Review', section: 'review', rows, pager: pages(result.total, query.page), error });
+  };
+
+  const getReview: RequestHandler = (req, res) => renderReview(req, res);
+
+  const reviewed = (action: 'approve' | 'reject', n: number) =>
+    `${n} referral${n === 1 ? '' : 's'} ${action === 'approve' ? 'approved and credited' : 'rejected'}.`;
+
+  /** Bulk approve or reject; referrals decided meanwhile are reported, not re-decided. */
+  const postReview: RequestHandler = (req, res) => {
+    const parsed = parseInput(ReviewSchema, req.body);
+    if (!parsed.ok) return renderReview(req, res, 400, Object.values(parsed.errors)[0]);
+    const { done, skipped } = service.review(req.user!, parsed.data.action, parsed.data.ids);
+    const note = skipped.length ? ` ${skipped.length} skipped (already decided or not found).` : '';
+    setFlash(res, skipped.length && !done.length ? 'error' : 'success', `${reviewed(parsed.data.action, done.length)}${note}`);
+    res.redirect(303, '/admin/review');
+  };
+
+  const reviewAction =
+    (action: 'approve' | 'reject'): RequestHandler =>
+    (req, res) => {
+      service.reviewOne(req.user!, action, idOf(req));
+      setFlash(res, 'success', reviewed(action, 1));
+      back(req, res, '/admin/review');
+    };
+
   const postFulfill: RequestHandler = (req, res) => {
     const done = service.fulfillReward(req.user!, idOf(req));
     setFlash(res, 'success', 'Reward marked as fulfilled.');
@@ -143,9 +179,9 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     streamCsv(
       res,
       'referrals.csv',
-      ['id', 'referrer_id', 'referred_user_id', 'referred_email', 'source', 'status', 'created_at', 'revoked_at'],
+      ['id', 'referrer_id', 'referred_user_id', 'referred_email', 'source', 'status', 'fraud_reasons', 'created_at', 'credited_at', 'revoked_at'],
       repo.referralsAfter,
-      (r) => [r.id, r.referrerId, r.referredUserId, r.referredEmail, r.source, r.status, r.createdAt, r.revokedAt],
+      (r) => [r.id, r.referrerId, r.referredUserId, r.referredEmail, r.source, r.status, r.fraudReasons, r.createdAt, r.creditedAt, r.revokedAt],
     );
 
   return {
@@ -156,6 +192,10 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     postEnable: statusAction('active'),
     getReferrals,
     postRevoke,
+    getReview,
+    postReview,
+    postApprove: reviewAction('approve'),
+    postReject: reviewAction('reject'),
     postFulfill,
     getRewards,
     postCreateTier: saveTier('create'),

@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../../db/client.js';
 import { auditLog, referralClicks, referrals, sessions, users, type Referral, type User } from '../../db/schema.js';
-import type { Tx } from '../referral/referral.repository.js';
+import type { Tx } from '../../db/client.js';
 
 export interface AuditEntry {
   actorId: number | null;
@@ -42,6 +42,8 @@ export function createAdminRepository(db: Db) {
         activeUsers: one(db.select({ n: count() }).from(users).where(eq(users.status, 'active'))),
         credited: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'credited'))),
         revoked: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'revoked'))),
+        held: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'held'))),
+        pending: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'pending'))),
         clicks: one(db.select({ n: count() }).from(referralClicks)),
       };
     },
@@ -55,9 +57,9 @@ export function createAdminRepository(db: Db) {
         .groupBy(sql`day`)
         .all();
       const credited = db
-        .select({ day: day(referrals.createdAt).as('day'), n: count() })
+        .select({ day: day(referrals.creditedAt).as('day'), n: count() })
         .from(referrals)
-        .where(and(sql`${referrals.createdAt} >= ${since.getTime()}`, eq(referrals.status, 'credited')))
+        .where(and(sql`${referrals.creditedAt} >= ${since.getTime()}`, eq(referrals.status, 'credited')))
         .groupBy(sql`day`)
         .all();
       return { signups, credited };
@@ -184,24 +186,39 @@ export function createAdminRepository(db: Db) {
     },
 
     /**
-     * Revokes a credited referral: the row and the referrer's count change together. The
-     * referrer's "reached at" time becomes that of their latest remaining credit, so ties
-     * stay ordered by who reached the current count first.
+     * The review queue: held referrals, oldest first, with what an admin weighs. Networks
+     * and devices are shown as the first characters of their keyed hashes: enough to see
+     * that two rows share one, nothing that identifies anybody.
      */
-    revokeInTx(tx: Tx, referralId: number, now: Date): Referral | undefined {
-      const referral = tx
-        .update(referrals)
-        .set({ status: 'revoked', revokedAt: now })
-        .where(and(eq(referrals.id, referralId), eq(referrals.status, 'credited')))
-        .returning()
-        .get();
-      if (!referral) return undefined;
-      tx.run(sql`
-        update users set
-          referrals_count = referrals_count - 1,
-          last_referral_at = (select max(created_at) from referrals where referrer_id = ${referral.referrerId} and status = 'credited')
-        where id = ${referral.referrerId}`);
-      return referral;
+    heldReferrals(offset: number, limit: number) {
+      const referrer = alias(users, 'referrer');
+      const referred = alias(users, 'referred');
+      const rows = db
+        .select({
+          id: referrals.id,
+          source: referrals.source,
+          createdAt: referrals.createdAt,
+          screenedAt: referrals.screenedAt,
+          fraudReasons: referrals.fraudReasons,
+          networkHash: referrals.networkHash,
+          deviceHash: referrals.deviceHash,
+          referrerId: referrer.id,
+          referrerName: referrer.name,
+          referrerEmail: referrer.email,
+          referredId: referred.id,
+          referredName: referred.name,
+          referredEmail: referrals.referredEmail,
+        })
+        .from(referrals)
+        .innerJoin(referrer, eq(referrer.id, referrals.referrerId))
+        .innerJoin(referred, eq(referred.id, referrals.referredUserId))
+        .where(eq(referrals.status, 'held'))
+        .orderBy(asc(referrals.createdAt), asc(referrals.id))
+        .limit(limit)
+        .offset(offset)
+        .all();
+      const total = db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'held')).get()?.n ?? 0;
+      return { rows, total };
     },
 
     referralById: (id: number): Referral | undefined => db.select().from(referrals).where(eq(referrals.id, id)).get(),
@@ -260,7 +277,9 @@ export function createAdminRepository(db: Db) {
           referredEmail: referrals.referredEmail,
           source: referrals.source,
           status: referrals.status,
+          fraudReasons: referrals.fraudReasons,
           createdAt: referrals.createdAt,
+          creditedAt: referrals.creditedAt,
           revokedAt: referrals.revokedAt,
         })
         .from(referrals)

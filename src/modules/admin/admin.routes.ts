@@ -13,6 +13,10 @@ export function adminRoutes(c: ReturnType<typeof createAdminController>): Router
   router.post('/users/:id/enable', c.postEnable);
   router.get('/referrals', c.getReferrals);
   router.post('/referrals/:id/revoke', c.postRevoke);
+  router.post('/referrals/:id/approve', c.postApprove);
+  router.post('/referrals/:id/reject', c.postReject);
+  router.get('/review', c.getReview);
+  router.post('/review', c.postReview);
   router.post('/user-rewards/:id/fulfill', c.postFulfill);
   router.get('/rewards', c.getRewards);
   router.post('/rewards', c.postCreateTier);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REFERRAL_SOURCES, REFERRAL_STATUSES } from '../../db/schema.js';
 
 const pageField = z
   .string({ error: 'page must be a positive whole number.' })
@@ -22,8 +23,8 @@ export const UsersQuerySchema = z.object({ q: searchField, page: pageField });
 export const ReferralsQuerySchema = z.object({
   q: searchField,
   page: pageField,
-  status: z.enum(['', 'credited', 'revoked'], { error: 'Unknown status.' }).optional().transform((v) => v || undefined),
-  source: z.enum(['', 'signup', 'applied', 'admin'], { error: 'Unknown source.' }).optional().transform((v) => v || undefined),
+  status: z.enum(['', ...REFERRAL_STATUSES], { error: 'Unknown status.' }).optional().transform((v) => v || undefined),
+  source: z.enum(['', ...REFERRAL_SOURCES], { error: 'Unknown source.' }).optional().transform((v) => v || undefined),
 });
 
 export const PageQuerySchema = z.object({ page: pageField });
@@ -35,4 +36,17 @@ export const ReturnToSchema = z.object({
     .regex(/^\/admin(\/[\w\-/?=&%.]*)?$/)
     .optional()
     .catch(undefined),
+});
+
+const idValue = z.string().regex(/^[1-9][0-9]{0,15}$/, 'Choose referrals from the list.').transform(Number);
+
+/** The bulk review form: an action and one or more ticked referrals (a repeated `ids` field). */
+export const ReviewSchema = z.object({
+  action: z.enum(['approve', 'reject'], { error: 'Choose approve or reject.' }),
+  ids: z
+    .union([idValue.transform((id) => [id]), z.array(idValue).max(100, 'Choose at most 100 referrals at once.')], {
+      error: 'Tick at least one referral.',
+    })
+    .transform((ids) => [...new Set(ids)])
+    .pipe(z.array(z.number()).min(1, 'Tick at least one referral.')),
 });

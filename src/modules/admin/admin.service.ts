@@ -4,6 +4,7 @@ import type { Db } from '../../db/client.js';
 import type { User } from '../../db/schema.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import type { OutboxRepository } from '../mail/outbox.repository.js';
+import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
 import type { RewardsRepository, TierInput } from '../rewards/rewards.repository.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
 import { auditInTx, type AdminRepository } from './admin.repository.js';
@@ -13,6 +14,7 @@ export interface AdminServiceDeps {
   repo: AdminRepository;
   rewardsRepo: RewardsRepository;
   rewards: RewardsService;
+  lifecycle: ReferralLifecycle;
   outbox: OutboxRepository;
   clock: Clock;
 }
@@ -35,6 +37,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       signups: fillDays(days, daily.signups),
       referrals: fillDays(days, daily.credited),
       top: repo.topReferrers(10),
+      held: totals.held,
       mail: deps.outbox.counts(),
     };
   }
@@ -57,22 +60,65 @@ export function createAdminService(deps: AdminServiceDeps) {
   }
 
   function revokeReferral(actor: User, referralId: number) {
-    const existing = repo.referralById(referralId);
-    if (!existing) throw notFound('No such referral.');
+    if (!repo.referralById(referralId)) throw notFound('No such referral.');
+    const now = clock.now();
     return db.transaction((tx) => {
-      const referral = repo.revokeInTx(tx, referralId, clock.now());
-      if (!referral) throw new AppError(409, 'This referral was already revoked.', { code: 'already_revoked' });
-      const withdrawn = deps.rewards.onRevokedInTx(tx, referral.referrerId);
+      const { referral, rewardsWithdrawn } = deps.lifecycle.revokeInTx(tx, referralId, now);
       auditInTx(tx, {
         actorId: actor.id,
         action: 'referral.revoke',
         targetType: 'referral',
         targetId: referral.id,
-        details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, rewardsWithdrawn: withdrawn },
-        now: clock.now(),
+        details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, rewardsWithdrawn },
+        now,
       });
       return referral;
     });
+  }
+
+  /**
+   * Approves or rejects held referrals, each in its own transaction with its audit row,
+   * so one that was decided meanwhile (another admin, a double click) neither blocks nor
+   * undoes the others. Approving credits exactly once; rejecting changes no count.
+   */
+  function review(actor: User, action: 'approve' | 'reject', ids: readonly number[]) {
+    const done: number[] = [];
+    const skipped: { id: number; reason: string }[] = [];
+    for (const id of ids) {
+      if (!repo.referralById(id)) {
+        skipped.push({ id, reason: 'No such referral.' });
+        continue;
+      }
+      const now = clock.now();
+      try {
+        db.transaction((tx) => {
+          const referral = action === 'approve' ? deps.lifecycle.approveInTx(tx, id, now) : deps.lifecycle.rejectInTx(tx, id, now);
+          auditInTx(tx, {
+            actorId: actor.id,
+            action: `referral.${action}`,
+            targetType: 'referral',
+            targetId: id,
+            details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, reasons: referral.fraudReasons },
+            now,
+          });
+        });
+        done.push(id);
+      } catch (err) {
+        if (!(err instanceof AppError) || err.status !== 409) throw err;
+        skipped.push({ id, reason: err.message });
+      }
+    }
+    return { done, skipped };
+  }
+
+  /** One referral from its own button: 404 for an unknown id, 409 if it is not held. */
+  function reviewOne(actor: User, action: 'approve' | 'reject', id: number) {
+    const { done, skipped } = review(actor, action, [id]);
+    const problem = skipped[0];
+    if (done.length === 0 && problem) {
+      throw problem.reason === 'No such referral.' ? notFound(problem.reason) : new AppError(409, problem.reason, { code: 'not_held' });
+    }
+    return repo.referralById(id)!;
   }
 
   function fulfillReward(actor: User, userRewardId: number): { userId: number } {
@@ -100,7 +146,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     });
   }
 
-  return { analytics, requireUser, setStatus, revokeReferral, fulfillReward, createTier, updateTier };
+  return { analytics, requireUser, setStatus, revokeReferral, review, reviewOne, heldReferrals: repo.heldReferrals, fulfillReward, createTier, updateTier };
 }
 
 export type AdminService = ReturnType<typeof createAdminService>;

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
+import { clientContext } from '../../http/device.js';
 import { setFlash } from '../../http/flash.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
 import { destroySession, regenerateSession, saveSession, sessionCookieName } from '../../http/session.js';
@@ -47,7 +48,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     }
     let userId: number;
     try {
-      userId = (await auth.signup(parsed.data)).id;
+      userId = (await auth.signup(parsed.data, clientContext(req))).id;
     } catch (err) {
       if (err instanceof AppError && err.status < 500) {
         await limits.signupIp.reward(ipKey);
@@ -57,7 +58,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     }
     await startSession(req, userId);
     res.clearCookie(REF_COOKIE, { path: '/' });
-    setFlash(res, 'success', 'Welcome! Your account is ready.');
+    setFlash(res, 'success', 'Welcome! Your account is ready. We have emailed you a link to confirm your address.');
     res.redirect(303, '/auth/signup/success');
   };
 
@@ -90,7 +91,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
 
     let userId: number;
     try {
-      userId = (await auth.login(parsed.data)).id;
+      userId = (await auth.login(parsed.data, clientContext(req))).id;
     } catch (err) {
       if (err instanceof AppError && err.status === 401) return renderLogin(res, 401, values, { form: err.message });
       throw err;
@@ -125,7 +126,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     if (!parsed.ok) return res.status(400).render('auth/forgot.njk', { title: 'Reset your password', values, errors: parsed.errors });
     await limits.resetIp.consume(clientKey(req.ip));
     await limits.resetAccount.consume(normalizeEmail(parsed.data.email));
-    await auth.requestPasswordReset(parsed.data.email);
+    auth.requestPasswordReset(parsed.data.email);
     setFlash(res, 'info', FORGOT_ANSWER);
     res.redirect(303, '/auth/login');
   };
@@ -156,5 +157,28 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     res.redirect(303, '/auth/login');
   };
 
-  return { getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout, getForgot, postForgot, getReset, postReset };
+  /**
+   * The link from the confirmation email. It needs no session (it is often opened in a
+   * phone's mail app, not the browser that signed up) and is answered with a redirect so
+   * that a reload does not show an error for a link that just worked.
+   */
+  const getVerify: RequestHandler = (req, res) => {
+    const user = auth.verifyEmail(token(req));
+    if (!user) {
+      res.status(400).render('auth/verify-invalid.njk', { title: 'This link no longer works' });
+      return;
+    }
+    setFlash(res, 'success', 'Thank you! Your email address is confirmed.');
+    res.redirect(303, req.user ? '/dashboard' : '/auth/login');
+  };
+
+  const postVerifyResend: RequestHandler = async (req, res) => {
+    const user = req.user!;
+    await limits.verifyResendAccount.consume(String(user.id));
+    if (auth.resendVerification(user)) setFlash(res, 'info', `We have sent a new confirmation link to ${user.email}. Older links no longer work.`);
+    else setFlash(res, 'info', 'Your email address is already confirmed.');
+    res.redirect(303, '/dashboard');
+  };
+
+  return { getVerify, postVerifyResend, getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout, getForgot, postForgot, getReset, postReset };
 }

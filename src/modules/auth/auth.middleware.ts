@@ -23,7 +23,7 @@ export function loadCurrentUser(users: UserRepository): RequestHandler {
       return;
     }
     req.user = user;
-    res.locals.currentUser = { id: user.id, name: user.name, role: user.role };
+    res.locals.currentUser = { id: user.id, name: user.name, role: user.role, email: user.email, emailVerified: user.emailVerifiedAt !== null, wasReferred: user.referredById !== null };
     next();
   };
 }
@@ -58,7 +58,11 @@ export function safeNextPath(next: unknown): string | null {
     const url = new URL(next, base);
     if (url.origin !== base) return null;
     if (url.pathname.startsWith('/auth/logout')) return null;
-    return `${url.pathname}${url.search}${url.hash}`;
+    // Dot segments collapse during parsing ("/.//x", "/%2e//x", "/a/..//x" all become
+    // "//x"), and a browser reads a Location of "//x" as another host.
+    const path = `${url.pathname}${url.search}${url.hash}`;
+    if (path.startsWith('//') || path.startsWith('/\\')) return null;
+    return path;
   } catch {
     return null;
   }

@@ -10,6 +10,13 @@ export function authRoutes(c: ReturnType<typeof createAuthController>): Router {
   router.get('/login', requireAnonymous, c.getLogin);
   router.post('/login', requireAnonymous, c.postLogin);
   router.post('/logout', c.postLogout);
+  // Confirmation links carry a secret too: no Referer to other sites.
+  router.use('/verify', (_req, res, next) => {
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  router.get('/verify/:token', c.getVerify);
+  router.post('/verify/resend', requireUser, c.postVerifyResend);
   router.get('/forgot', c.getForgot);
   router.post('/forgot', c.postForgot);
   // A reset link must not leak to other sites through the Referer header.

@@ -28,6 +28,10 @@ export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 export const NameSchema = requiredString('Enter your name.')
   .max(1000, 'Use at most 60 characters.')
   .refine((v) => !CONTROL_CHARS.test(v), 'Names cannot contain line breaks or control characters.')
+  // Format characters (bidi overrides, zero-width spaces, BOM) are invisible but reorder or
+  // disguise the text around them: a name could impersonate another or flip a page's text.
+  // Checked before trimming, because trim() silently drops U+FEFF.
+  .refine((v) => !/\p{Cf}/u.test(v), 'Names cannot contain invisible formatting characters (such as direction overrides or zero-width spaces).')
   .transform((v) => v.trim().replace(/\s+/g, ' '))
   .pipe(z.string().min(1, 'Enter your name.').max(60, 'Use at most 60 characters.'));
 

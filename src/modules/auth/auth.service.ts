@@ -1,13 +1,17 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
+import type { Db } from '../../db/client.js';
 import { uniqueViolation } from '../../db/errors.js';
-import type { User } from '../../db/schema.js';
+import type { TokenPurpose, User } from '../../db/schema.js';
 import { AppError, badRequest, conflict, unauthorized } from '../../errors.js';
-import { REFERRER_INACTIVE, type Tx } from '../referral/referral.repository.js';
-import { RESET_TOKEN_TTL_MS } from './auth.constants.js';
-import type { Referral } from '../../db/schema.js';
+import type { Notifications } from '../mail/notifications.js';
+import { hashClient, type ClientContext, type SignalHasher } from '../referral/fraud.js';
+import { recordSignalsInTx } from '../referral/lifecycle.repository.js';
+import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
 import { generateReferralCode, UNKNOWN_CODE } from '../referral/referral-code.js';
+import { REFERRER_INACTIVE } from '../referral/referral.repository.js';
+import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from './auth.constants.js';
 import type { UserRepository } from './auth.repository.js';
 import { normalizeEmail, type LoginInput, type SignupInput } from './auth.schemas.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -18,51 +22,74 @@ export const INVALID_RESET_LINK = 'This password reset link is invalid, already 
 const CODE_ATTEMPTS = 5;
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 export const hashToken = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
+/** 256 random bits, URL-safe: the links emailed for reset and confirmation. */
+const newToken = () => crypto.randomBytes(32).toString('base64url');
 
 export interface AuthServiceDeps {
+  db: Db;
   users: UserRepository;
   hasher: PasswordHasher;
   config: Pick<Config, 'adminEmails'>;
   clock: Clock;
-  /** What else each event writes in its own transaction (emails, rewards). */
-  hooks?: {
-    onSignup?: (tx: Tx, user: User, referral: Referral | null) => void;
-    onResetRequested?: (tx: Tx, user: User, token: string, now: Date) => void;
-    onPasswordChanged?: (tx: Tx, user: User, now: Date) => void;
-  };
+  notifications: Notifications;
+  lifecycle: ReferralLifecycle;
+  hash: SignalHasher;
 }
 
-export function createAuthService({ users, hasher, config, clock, hooks = {} }: AuthServiceDeps) {
-  const roleFor = (emailNormalized: string): User['role'] =>
-    config.adminEmails.includes(emailNormalized) ? 'admin' : 'user';
+/**
+ * Accounts: sign-up, login, email confirmation, password reset. Each state change is one
+ * transaction opened here; emails are rendered before it opens and queued inside it.
+ */
+export function createAuthService(deps: AuthServiceDeps) {
+  const { db, users, hasher, config, clock, notifications, lifecycle } = deps;
+  const roleFor = (emailNormalized: string): User['role'] => (config.adminEmails.includes(emailNormalized) ? 'admin' : 'user');
+  const ttl: Record<TokenPurpose, number> = { password_reset: RESET_TOKEN_TTL_MS, email_verify: VERIFY_TOKEN_TTL_MS };
+  const tokenRow = (userId: number, purpose: TokenPurpose, token: string, now: Date) => ({
+    userId,
+    purpose,
+    tokenHash: hashToken(token),
+    expiresAt: new Date(now.getTime() + ttl[purpose]),
+    now,
+  });
 
   /**
-   * Creates an account with a fresh referral code. Uniqueness is enforced by the database,
-   * not by a prior lookup: with 20 simultaneous sign-ups for one email exactly one insert
-   * wins and the rest get 409. A code collision (1 in 10^12 per pair) just draws again.
+   * Creates an account with a fresh referral code, its confirmation link and welcome
+   * email, and the referral when it came with a valid code: one transaction. Uniqueness
+   * is enforced by the database, not by a prior lookup: with 20 simultaneous sign-ups for
+   * one email exactly one insert wins and the rest get 409. A code collision (1 in 10^12
+   * per pair) just draws again.
    */
-  async function signup(input: SignupInput): Promise<User> {
+  async function signup(input: SignupInput, client: ClientContext = {}): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
     const referrer = input.referral_code ? users.findByCode(input.referral_code) : undefined;
     if (input.referral_code && !referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
     if (referrer && referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
     if (users.findByEmail(emailNormalized)) throw conflict(EMAIL_TAKEN, 'email');
     const passwordHash = await hasher.hash(input.password);
+    const hashes = hashClient(deps.hash, client);
     for (let attempt = 1; ; attempt++) {
+      const now = clock.now();
+      const referralCode = generateReferralCode();
+      const verifyToken = newToken();
+      const welcome = notifications.welcome({ name: input.name, email: input.email, emailVerifiedAt: null, referralCode }, verifyToken);
       try {
-        return users.createAccount(
-          {
+        return db.transaction((tx) => {
+          const user = users.insertInTx(tx, {
             name: input.name,
             email: input.email,
             emailNormalized,
             passwordHash,
-            referralCode: generateReferralCode(),
+            referralCode,
             role: roleFor(emailNormalized),
-            createdAt: clock.now(),
-          },
-          referrer?.id ?? null,
-          hooks.onSignup,
-        );
+            referredById: referrer?.id ?? null,
+            createdAt: now,
+          });
+          recordSignalsInTx(tx, user.id, hashes, now);
+          users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', verifyToken, now));
+          notifications.queueInTx(tx, welcome, now);
+          if (referrer) lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'signup', client: hashes, now });
+          return user;
+        });
       } catch (err) {
         const column = uniqueViolation(err);
         if (column === 'users.email_normalized') throw conflict(EMAIL_TAKEN, 'email');
@@ -74,9 +101,10 @@ export function createAuthService({ users, hasher, config, clock, hooks = {} }: 
 
   /**
    * Unknown email and wrong password take the same path and the same bcrypt time, and
-   * answer with the same message, so the form cannot be used to find accounts.
+   * answer with the same message, so the form cannot be used to find accounts. A
+   * successful login remembers the network and browser, for the fraud screen.
    */
-  async function login(input: LoginInput): Promise<User> {
+  async function login(input: LoginInput, client: ClientContext = {}): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
     const user = users.findByEmail(emailNormalized);
     const ok = await hasher.verify(input.password, user?.passwordHash);
@@ -86,6 +114,8 @@ export function createAuthService({ users, hasher, config, clock, hooks = {} }: 
         code: 'disabled',
       });
     }
+    const hashes = hashClient(deps.hash, client);
+    db.transaction((tx) => recordSignalsInTx(tx, user.id, hashes, clock.now()));
     if (user.role === 'user' && roleFor(emailNormalized) === 'admin') {
       users.setRole(user.id, 'admin');
       return { ...user, role: 'admin' };
@@ -94,35 +124,75 @@ export function createAuthService({ users, hasher, config, clock, hooks = {} }: 
   }
 
   /**
+   * Confirms the address behind a link, and screens the person's pending referral in the
+   * same transaction. Null for a bad, used or expired link. A second confirmation (another
+   * tab, a mail scanner) finds the token spent and changes nothing.
+   */
+  function verifyEmail(token: string): User | null {
+    if (!TOKEN_SHAPE.test(token)) return null;
+    const now = clock.now();
+    return db.transaction((tx) => {
+      const owner = users.spendTokenInTx(tx, 'email_verify', hashToken(token), now);
+      if (!owner) return null;
+      if (users.markVerifiedInTx(tx, owner.id, now)) lifecycle.onEmailVerifiedInTx(tx, owner.id, now);
+      return owner;
+    });
+  }
+
+  /** A new confirmation link (older ones stop working); false when there is nothing to confirm. */
+  function resendVerification(user: User): boolean {
+    if (user.emailVerifiedAt !== null) return false;
+    const token = newToken();
+    const now = clock.now();
+    const mail = notifications.verifyEmail(user, token);
+    db.transaction((tx) => {
+      users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', token, now));
+      notifications.queueInTx(tx, mail, now);
+    });
+    return true;
+  }
+
+  /**
    * Emails a reset link if the account exists and is active; otherwise does nothing.
    * The caller answers the same either way. The token (256 bits) is only ever stored as
    * a hash, and a new request voids the older links.
    */
-  async function requestPasswordReset(email: string): Promise<void> {
+  function requestPasswordReset(email: string): void {
     const user = users.findByEmail(normalizeEmail(email));
     if (!user || user.status !== 'active') return;
-    const token = crypto.randomBytes(32).toString('base64url');
+    const token = newToken();
     const now = clock.now();
-    users.createResetToken({ userId: user.id, tokenHash: hashToken(token), expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS), now }, (tx) =>
-      hooks.onResetRequested?.(tx, user, token, now),
-    );
+    const mail = notifications.passwordReset(user, token);
+    db.transaction((tx) => {
+      users.createTokenInTx(tx, tokenRow(user.id, 'password_reset', token, now));
+      notifications.queueInTx(tx, mail, now);
+    });
   }
 
   function isResetTokenValid(token: string): boolean {
-    return TOKEN_SHAPE.test(token) && users.findByResetToken(hashToken(token), clock.now()) !== undefined;
+    return TOKEN_SHAPE.test(token) && users.findTokenOwner('password_reset', hashToken(token), clock.now()) !== undefined;
   }
 
-  /** Sets the new password, spends the token and logs the user out everywhere. */
+  /** Sets the new password, spends the token and logs the user out everywhere: one transaction. */
   async function resetPassword(token: string, password: string): Promise<User> {
-    if (!isResetTokenValid(token)) throw badRequest(INVALID_RESET_LINK, 'form', 'invalid_token');
+    const owner = TOKEN_SHAPE.test(token) ? users.findTokenOwner('password_reset', hashToken(token), clock.now()) : undefined;
+    if (!owner) throw badRequest(INVALID_RESET_LINK, 'form', 'invalid_token');
     const passwordHash = await hasher.hash(password);
     const now = clock.now();
-    const user = users.resetPassword({ tokenHash: hashToken(token), passwordHash, now }, (tx, u) => hooks.onPasswordChanged?.(tx, u, now));
+    const notice = notifications.passwordChanged(owner, now);
+    const user = db.transaction((tx) => {
+      const spentBy = users.spendTokenInTx(tx, 'password_reset', hashToken(token), now);
+      if (!spentBy) return null;
+      const updated = users.setPasswordInTx(tx, spentBy.id, passwordHash);
+      users.deleteSessionsInTx(tx, spentBy.id);
+      notifications.queueInTx(tx, notice, now);
+      return updated;
+    });
     if (!user) throw badRequest(INVALID_RESET_LINK, 'form', 'invalid_token');
     return user;
   }
 
-  return { signup, login, requestPasswordReset, isResetTokenValid, resetPassword };
+  return { signup, login, verifyEmail, resendVerification, requestPasswordReset, isResetTokenValid, resetPassword };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;

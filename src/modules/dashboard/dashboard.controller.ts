@@ -9,6 +9,18 @@ import type { UserRepository } from '../auth/auth.repository.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
 import type { ReferralService } from '../referral/referral.service.js';
 
+/**
+ * How a referrer sees each friend's referral. A held one reads "under review" without its
+ * reasons: the fraud screen's signals are for admins.
+ */
+const REFERRAL_STATUS_TEXT = {
+  pending: 'Waiting for them to confirm their email',
+  held: 'Under review',
+  credited: 'Counted',
+  rejected: 'Not counted',
+  revoked: 'Not counted',
+} as const;
+
 /** An unchecked checkbox sends nothing; a checked one sends "on". */
 const SettingsSchema = z.object({ notify_referrals: z.literal('on', { error: 'Invalid setting.' }).optional() });
 
@@ -29,6 +41,7 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
       qr: await qrSvg(link),
       chart: barChart(stats.days, [{ name: 'referrals', className: 'bar-a', values: stats.daily }]),
       stats,
+      referralStatusText: REFERRAL_STATUS_TEXT,
       canApply: referrals.canApply(user),
       notifyReferrals: user.notifyReferrals,
       progress: deps.rewards.progressOf(user),

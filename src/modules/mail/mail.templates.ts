@@ -4,7 +4,8 @@ import { viewsDir } from '../../paths.js';
 
 /** Every email the system sends, with the data its templates need. */
 export interface MailData {
-  welcome: { name: string; code: string; link: string; dashboardUrl: string };
+  welcome: { name: string; code: string; link: string; dashboardUrl: string; verifyUrl: string | null; verifyHours: number };
+  verify_email: { name: string; verifyUrl: string; verifyHours: number };
   referral_joined: { name: string; friendName: string; total: number; dashboardUrl: string };
   password_reset: { name: string; resetUrl: string; expiresMinutes: number; forgotUrl: string };
   password_changed: { name: string; forgotUrl: string; changedAt: string };
@@ -19,7 +20,8 @@ export interface RenderedMail {
 }
 
 const subjects: { [K in MailKind]: (d: MailData[K]) => string } = {
-  welcome: () => 'Welcome! Here is your referral link',
+  welcome: (d) => (d.verifyUrl ? 'Welcome! Confirm your email and get your referral link' : 'Welcome! Here is your referral link'),
+  verify_email: () => 'Confirm your email address',
   referral_joined: (d) => `${d.friendName} joined with your link`,
   password_reset: () => 'Reset your password',
   password_changed: () => 'Your password was changed',

@@ -1,10 +1,26 @@
 import { eq } from 'drizzle-orm';
 import type { Config } from '../../config.js';
+import type { Tx } from '../../db/client.js';
 import { users, type Referral, type User } from '../../db/schema.js';
-import type { Tx } from '../referral/referral.repository.js';
-import { RESET_TOKEN_TTL_MS } from '../auth/auth.constants.js';
-import type { MailData, MailKind, MailTemplates } from './mail.templates.js';
+import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../auth/auth.constants.js';
+import type { MailData, MailKind, MailTemplates, RenderedMail } from './mail.templates.js';
 import { enqueueInTx } from './outbox.repository.js';
+
+/** Who a message goes to, and whether that address has been confirmed. */
+export type Recipient = Pick<User, 'name' | 'email' | 'emailVerifiedAt'>;
+
+/**
+ * The only messages an unconfirmed address receives: the confirmation itself (welcome,
+ * verify_email) and the password reset, which proves control of the mailbox anyway.
+ * Anything else could be read by a stranger whose address was typed by mistake.
+ */
+const SENT_UNCONFIRMED: ReadonlySet<MailKind> = new Set<MailKind>(['welcome', 'verify_email', 'password_reset']);
+
+/** A rendered message waiting for the transaction of the event that sends it. */
+export interface PreparedMail extends RenderedMail {
+  kind: MailKind;
+  to: string;
+}
 
 /**
  * The emails each event writes into the outbox. Every function takes the event's
@@ -15,9 +31,16 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
   const { templates, config } = deps;
   const domain = new URL(config.baseUrl).hostname || 'localhost';
   const url = (path: string) => `${config.baseUrl}${path}`;
+  const verifyHours = VERIFY_TOKEN_TTL_MS / 3_600_000;
 
-  function queue<K extends MailKind>(tx: Tx, kind: K, to: string, data: MailData[K], now: Date): void {
-    enqueueInTx(tx, { ...templates.render(kind, data), kind, to, now, domain });
+  /** Renders outside any transaction (rendering is the slow part). Null: not to be sent. */
+  function prepare<K extends MailKind>(kind: K, to: Recipient, data: MailData[K]): PreparedMail | null {
+    if (to.emailVerifiedAt === null && !SENT_UNCONFIRMED.has(kind)) return null;
+    return { ...templates.render(kind, data), kind, to: to.email };
+  }
+
+  function queueInTx(tx: Tx, mail: PreparedMail | null, now: Date): void {
+    if (mail) enqueueInTx(tx, { ...mail, now, domain });
   }
 
   /** "<friend> joined with your link", unless the referrer turned these off. */
@@ -25,56 +48,57 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
     const referrer = tx.select().from(users).where(eq(users.id, referral.referrerId)).get();
     const friend = tx.select({ name: users.name }).from(users).where(eq(users.id, referral.referredUserId)).get();
     if (!referrer || !friend || !referrer.notifyReferrals) return;
-    queue(
-      tx,
-      'referral_joined',
-      referrer.email,
-      { name: referrer.name, friendName: friend.name, total: referrer.referralsCount, dashboardUrl: url('/dashboard') },
-      referral.createdAt,
-    );
+    const mail = prepare('referral_joined', referrer, {
+      name: referrer.name,
+      friendName: friend.name,
+      total: referrer.referralsCount,
+      dashboardUrl: url('/dashboard'),
+    });
+    queueInTx(tx, mail, referral.creditedAt ?? referral.createdAt);
   }
 
   return {
+    queueInTx,
     referralJoined,
 
-    welcome(tx: Tx, user: User): void {
-      queue(
-        tx,
-        'welcome',
-        user.email,
-        { name: user.name, code: user.referralCode, link: url(`/r/${user.referralCode}`), dashboardUrl: url('/dashboard') },
-        user.createdAt,
-      );
-    },
+    /** The first email: the referral link and, until the address is confirmed, the link that confirms it. */
+    welcome: (user: Recipient & Pick<User, 'referralCode'>, verifyToken: string | null) =>
+      prepare('welcome', user, {
+        name: user.name,
+        code: user.referralCode,
+        link: url(`/r/${user.referralCode}`),
+        dashboardUrl: url('/dashboard'),
+        verifyUrl: verifyToken ? url(`/auth/verify/${verifyToken}`) : null,
+        verifyHours,
+      }),
 
-    passwordReset(tx: Tx, user: Pick<User, 'name' | 'email'>, token: string, now: Date): void {
-      queue(
-        tx,
-        'password_reset',
-        user.email,
-        { name: user.name, resetUrl: url(`/auth/reset/${token}`), expiresMinutes: RESET_TOKEN_TTL_MS / 60_000, forgotUrl: url('/auth/forgot') },
-        now,
-      );
-    },
+    verifyEmail: (user: Recipient, token: string) =>
+      prepare('verify_email', user, { name: user.name, verifyUrl: url(`/auth/verify/${token}`), verifyHours }),
 
-    passwordChanged(tx: Tx, user: Pick<User, 'name' | 'email'>, now: Date): void {
-      queue(
-        tx,
-        'password_changed',
-        user.email,
-        { name: user.name, forgotUrl: url('/auth/forgot'), changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC` },
-        now,
-      );
-    },
+    passwordReset: (user: Recipient, token: string) =>
+      prepare('password_reset', user, {
+        name: user.name,
+        resetUrl: url(`/auth/reset/${token}`),
+        expiresMinutes: RESET_TOKEN_TTL_MS / 60_000,
+        forgotUrl: url('/auth/forgot'),
+      }),
 
-    rewardEarned(tx: Tx, user: Pick<User, 'name' | 'email'>, reward: { name: string; description: string; threshold: number }, now: Date): void {
-      queue(
-        tx,
-        'reward_earned',
-        user.email,
-        { name: user.name, rewardName: reward.name, rewardDescription: reward.description, threshold: reward.threshold, dashboardUrl: url('/dashboard') },
-        now,
-      );
+    passwordChanged: (user: Recipient, now: Date) =>
+      prepare('password_changed', user, {
+        name: user.name,
+        forgotUrl: url('/auth/forgot'),
+        changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+      }),
+
+    rewardEarned(tx: Tx, user: Recipient, reward: { name: string; description: string; threshold: number }, now: Date): void {
+      const mail = prepare('reward_earned', user, {
+        name: user.name,
+        rewardName: reward.name,
+        rewardDescription: reward.description,
+        threshold: reward.threshold,
+        dashboardUrl: url('/dashboard'),
+      });
+      queueInTx(tx, mail, now);
     },
   };
 }

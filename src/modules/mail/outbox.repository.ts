@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { and, count, eq, inArray, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { emailOutbox, type OutboxRow } from '../../db/schema.js';
-import type { Tx } from '../referral/referral.repository.js';
+import type { Tx } from '../../db/client.js';
 import type { RenderedMail } from './mail.templates.js';
 
 export function enqueueInTx(tx: Tx | Db, message: RenderedMail & { kind: string; to: string; now: Date; domain: string }): void {

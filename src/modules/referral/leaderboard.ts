@@ -7,6 +7,12 @@ import type { RankedRow, RankKey, ReferralRepository } from './referral.reposito
 
 export const PAGE_SIZE = 20;
 export const AROUND = 10;
+/**
+ * Typed pages up to this one are served to anyone as often as they like; deeper typed
+ * pages walk rows inside a tie group (see typedPageRows) and are rate limited per client.
+ * Pages reached through the sealed prev/next links seek by key at any depth.
+ */
+export const FREE_TYPED_PAGES = 50;
 
 export interface LeaderboardEntry {
   rank: number;
@@ -46,6 +52,19 @@ export function rankRows(rows: { referrals: number }[], scores: { score: number;
     for (const s of scores) if (s.score > r.referrals) count += s.users;
     return count + 1;
   });
+}
+
+/**
+ * Where row `offset` (0-based) of the ranking sits: the score of its tie group and how
+ * many of that group rank before it. `groups` are score_counts rows, highest score first.
+ */
+export function locateRow(groups: readonly { score: number; users: number }[], offset: number): { score: number; skip: number } | null {
+  let before = 0;
+  for (const g of groups) {
+    if (before + g.users > offset) return { score: g.score, skip: offset - before };
+    before += g.users;
+  }
+  return null;
 }
 
 /** Ranks for a window of ranked rows, from score_counts (never a count over users). */
@@ -110,6 +129,22 @@ export function createLeaderboard(deps: LeaderboardDeps) {
   const cursors = cursorCodec(deps.secret);
   // Bounded by entries; the TTL is only a safety net, invalidation is by version.
   const cache = new LRUCache<number, LeaderboardPage>({ max: deps.maxPages ?? 500, ttl: deps.ttlMs ?? 60_000 });
+  // The tie group sizes change only with the ranking version: one read serves every deep
+  // typed page of a version.
+  let groups: { version: number; rows: { score: number; users: number }[] } | null = null;
+
+  /**
+   * A typed page. The first FREE_TYPED_PAGES walk at most 1,000 index entries, cheaper
+   * than reading the group sizes; deeper pages skip whole tie groups by their sizes and
+   * walk inside one group only.
+   */
+  function typedPageRows(page: number, version: number): RankedRow[] {
+    const offset = (page - 1) * PAGE_SIZE;
+    if (page <= FREE_TYPED_PAGES) return repo.rankedPage(offset, PAGE_SIZE);
+    if (!deps.cache || groups?.version !== version) groups = { version, rows: repo.scoreGroups() };
+    const at = locateRow(groups.rows, offset);
+    return at ? repo.rankedFromGroup(at.score, at.skip, PAGE_SIZE) : [];
+  }
 
   function build(page: number, rows: RankedRow[], totalRanked: number, version: number): LeaderboardPage {
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
@@ -130,19 +165,26 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     };
   }
 
+  /**
+   * A cursor from this version of the ranking, for this page, seeks by key; anything else
+   * (a typed URL, a stale or forged cursor) falls back to counting rows.
+   */
+  function seekable(page: number, cursor: string | undefined, version: number) {
+    const sealed = cursor ? cursors.open(cursor) : null;
+    return sealed && sealed.v === version && sealed.p === page ? sealed : null;
+  }
+
   function compute(page: number, cursor: string | undefined, version: number): LeaderboardPage {
     const totalRanked = repo.totalRanked();
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
     if (page > totalPages) throw notFound(`There is no page ${page}; the leaderboard has ${totalPages}.`);
-    const sealed = cursor ? cursors.open(cursor) : null;
-    // A cursor from this version of the ranking, for this page, seeks by key; anything
-    // else (a typed URL, a stale or forged cursor) falls back to counting rows.
-    if (sealed && sealed.v === version && sealed.p === page) {
+    const sealed = seekable(page, cursor, version);
+    if (sealed) {
       const key = { referrals: sealed.k[0], reachedAt: sealed.k[1], id: sealed.k[2] };
       const rows = sealed.d === 'a' ? repo.rankedAfter(key, PAGE_SIZE) : repo.rankedBefore(key, PAGE_SIZE);
       return build(page, rows, totalRanked, version);
     }
-    return build(page, repo.rankedPage((page - 1) * PAGE_SIZE, PAGE_SIZE), totalRanked, version);
+    return build(page, typedPageRows(page, version), totalRanked, version);
   }
 
   /** A page of the public ranking; past the last page is a 404, page 1 always exists. */
@@ -154,6 +196,11 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     const fresh = compute(page, cursor, version);
     cache.set(page, fresh);
     return fresh;
+  }
+
+  /** True when serving this page would walk rows rather than seek: what the deep-page limit counts. */
+  function isDeepTypedPage(page: number, cursor?: string): boolean {
+    return page > FREE_TYPED_PAGES && !seekable(page, cursor, repo.leaderboardVersion());
   }
 
   /** A user's competition rank, from score_counts: the same cost at 1,000 or 1,000,000 users. */
@@ -183,7 +230,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     };
   }
 
-  return { getPage, rankOf, around };
+  return { getPage, isDeepTypedPage, rankOf, around };
 }
 
 export type Leaderboard = ReturnType<typeof createLeaderboard>;

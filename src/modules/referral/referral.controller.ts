@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
+import { clientContext } from '../../http/device.js';
 import { setFlash } from '../../http/flash.js';
 import type { PageCache } from '../../http/page-cache.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
@@ -79,12 +80,19 @@ export function createReferralController(deps: ReferralControllerDeps) {
       return;
     }
     try {
-      const { referrerName } = service.applyCode(user, parsed.data.referral_code);
+      const { referrerName, status } = service.applyCode(user, parsed.data.referral_code, clientContext(req));
       if (json) {
         res.status(200).json({ ok: true, referrer: { name: referrerName } });
         return;
       }
-      setFlash(res, 'success', `Thanks! ${referrerName} has been credited for referring you.`);
+      // The referred person learns only what they can act on: confirming their email.
+      const message =
+        status === 'credited'
+          ? `Thanks! ${referrerName} has been credited for referring you.`
+          : status === 'pending'
+            ? `Thanks! ${referrerName} will be credited once you confirm your email address.`
+            : `Thanks! We have noted that ${referrerName} referred you.`;
+      setFlash(res, 'success', message);
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500) throw err;
       if (json) {
@@ -98,7 +106,12 @@ export function createReferralController(deps: ReferralControllerDeps) {
 
   const readQuery = (req: Request) => parseOrThrow(LeaderboardQuerySchema, req.query);
 
-  const getLeaderboard: RequestHandler = (req, res) => {
+  /** Deep typed pages cost a walk through rows: a client gets only so many a minute. */
+  const limitDeepPage = async (req: Request, page: number, cursor?: string) => {
+    if (leaderboard.isDeepTypedPage(page, cursor)) await limits.deepPageIp.consume(clientKey(req.ip));
+  };
+
+  const getLeaderboard: RequestHandler = async (req, res) => {
     const query = readQuery(req);
     const user = req.user;
     if (query.around === 'me') {
@@ -112,6 +125,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
         return;
       }
     }
+    await limitDeepPage(req, query.page, query.cursor);
     const rank = user ? leaderboard.rankOf(user) : null;
     const page = leaderboard.getPage(query.page, query.cursor);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
@@ -127,8 +141,9 @@ export function createReferralController(deps: ReferralControllerDeps) {
     });
   };
 
-  const getApiLeaderboard: RequestHandler = (req, res) => {
+  const getApiLeaderboard: RequestHandler = async (req, res) => {
     const query = readQuery(req);
+    await limitDeepPage(req, query.page);
     res.json(publicPage(leaderboard.getPage(query.page)));
   };
 

@@ -1,46 +1,8 @@
-import { and, asc, count, desc, eq, getTableName, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableName, gt, lte, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { appState, referralClicks, referrals, scoreCounts, users, type Referral, type User } from '../../db/schema.js';
-import { AppError } from '../../errors.js';
-
-/** A transaction handle or the database itself: both run Drizzle queries. */
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-
-export interface CreditInput {
-  referrerId: number;
-  referredUserId: number;
-  referredEmail: string;
-  source: Referral['source'];
-  now: Date;
-}
+import { appState, referralClicks, referrals, scoreCounts, users } from '../../db/schema.js';
 
 export const REFERRER_INACTIVE = 'That referral code belongs to an account that is no longer active.';
-
-/**
- * Credits one referral: the row and the referrer's count change together or not at all.
- * Must run inside the caller's transaction (sign-up, apply, admin) so that whatever else
- * that event writes commits with it.
- */
-export function creditInTx(tx: Tx, input: CreditInput): Referral {
-  const bumped = tx
-    .update(users)
-    .set({ referralsCount: sql`${users.referralsCount} + 1`, lastReferralAt: input.now })
-    .where(and(eq(users.id, input.referrerId), eq(users.status, 'active')))
-    .run();
-  if (bumped.changes !== 1) throw new AppError(400, REFERRER_INACTIVE, { code: 'referrer_inactive', field: 'referral_code' });
-  return tx
-    .insert(referrals)
-    .values({
-      referrerId: input.referrerId,
-      referredUserId: input.referredUserId,
-      referredEmail: input.referredEmail,
-      source: input.source,
-      status: 'credited',
-      createdAt: input.now,
-    })
-    .returning()
-    .get();
-}
 
 const RANKED = sql`${users.status} = 'active' and ${users.referralsCount} > 0`;
 
@@ -82,6 +44,16 @@ export function createReferralRepository(db: Db) {
     .select(rankedColumns)
     .from(users)
     .where(RANKED)
+    .orderBy(...rankOrder)
+    .limit(p.limit)
+    .offset(sql.placeholder('offset'))
+    .prepare();
+  // A deep page starts inside one tie group (found from score_counts by the caller), so
+  // OFFSET only ever walks that group, never every higher-ranked user.
+  const inGroupStmt = db
+    .select(rankedColumns)
+    .from(users)
+    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals}`))
     .orderBy(...rankOrder)
     .limit(p.limit)
     .offset(sql.placeholder('offset'))
@@ -143,13 +115,22 @@ export function createReferralRepository(db: Db) {
 
   const dailyStmt = db
     .select({
-      day: sql<string>`strftime('%Y-%m-%d', ${referrals.createdAt} / 1000, 'unixepoch')`.as('day'),
+      day: sql<string>`strftime('%Y-%m-%d', ${referrals.creditedAt} / 1000, 'unixepoch')`.as('day'),
       n: count(),
     })
     .from(referrals)
-    .where(and(eq(referrals.referrerId, sql.placeholder('id')), eq(referrals.status, 'credited'), sql`${referrals.createdAt} >= ${sql.placeholder('since')}`))
+    .where(and(eq(referrals.referrerId, sql.placeholder('id')), eq(referrals.status, 'credited'), sql`${referrals.creditedAt} >= ${sql.placeholder('since')}`))
     .groupBy(sql`day`)
     .orderBy(sql`day`)
+    .prepare();
+
+  // Only the two waiting statuses: a range of referrals_referrer_status_idx, however many
+  // credited referrals the user has.
+  const waitingStmt = db
+    .select({ status: referrals.status, n: count() })
+    .from(referrals)
+    .where(and(eq(referrals.referrerId, sql.placeholder('id')), sql`${referrals.status} in ('pending', 'held')`))
+    .groupBy(referrals.status)
     .prepare();
 
   const keyParams = (key: RankKey, limit: number) => ({ referrals: key.referrals, at: key.reachedAt, id: key.id, limit });
@@ -173,6 +154,17 @@ export function createReferralRepository(db: Db) {
   return {
     leaderboardVersion: (): number => (versionStmt.get() as number | undefined) ?? 0,
     rankedPage: (offset: number, limit: number): RankedRow[] => pageStmt.all({ offset, limit }),
+    /**
+     * Up to `limit` ranked users in ranking order, starting `skip` rows into the tie group
+     * of `score` and continuing into the lower scores when the group runs out. One read
+     * transaction, so a user moving between groups meanwhile is neither lost nor doubled.
+     */
+    rankedFromGroup(score: number, skip: number, limit: number): RankedRow[] {
+      return db.transaction(() => {
+        const rows = inGroupStmt.all({ referrals: score, offset: skip, limit });
+        return rows.length < limit ? rows.concat(afterLowerScoresStmt.all({ referrals: score, limit: limit - rows.length })) : rows;
+      });
+    },
     /** Up to `limit` ranked users right after `key`, in ranking order. */
     rankedAfter(key: RankKey, limit: number): RankedRow[] {
       const rows = afterSameScoreStmt.all(keyParams(key, limit));
@@ -188,6 +180,8 @@ export function createReferralRepository(db: Db) {
     totalRanked: (): number => totalStmt.get()?.n ?? 0,
     /** score_counts rows with low < score <= high, highest first: the ranks of a window of rows. */
     scoresBetween: (low: number, high: number): { score: number; users: number }[] => scoresBetweenStmt.all({ low, high }),
+    /** Every score_counts row, highest first: the size of every tie group. */
+    scoreGroups: (): { score: number; users: number }[] => scoresBetweenStmt.all({ low: 0, high: Number.MAX_SAFE_INTEGER }),
     /** Ranked users with more referrals than this: one less than the competition rank. */
     countAbove: (referralsCount: number): number => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
 
@@ -196,11 +190,18 @@ export function createReferralRepository(db: Db) {
     },
     clicksFor: (referrerId: number): number => clicksStmt.get({ id: referrerId })?.n ?? 0,
 
-    /** People this user referred, newest first, with credited and revoked ones marked. */
+    /** People this user referred, newest first, each with the status of their referral. */
     referredBy: (referrerId: number, limit: number) => referredByStmt.all({ id: referrerId, limit }),
 
     /** Referrals per day for one referrer since a date, for the dashboard chart. */
     dailyCredited: (referrerId: number, since: Date) => dailyStmt.all({ id: referrerId, since: since.getTime() }),
+
+    /** A referrer's referrals still waiting: for the friend's confirmation (pending) or for review (held). */
+    waitingFor(referrerId: number): { pending: number; held: number } {
+      const counts = { pending: 0, held: 0 };
+      for (const row of waitingStmt.all({ id: referrerId })) if (row.status === 'pending' || row.status === 'held') counts[row.status] = row.n;
+      return counts;
+    },
 
     /** True when `userId` sits anywhere above `referrerId` in the referral chain (a cycle). */
     isAncestor(userId: number, referrerId: number): boolean {
@@ -215,29 +216,6 @@ export function createReferralRepository(db: Db) {
       return (row?.found ?? 0) > 0;
     },
 
-    /**
-     * Applies a referrer to an existing user. The conditional update is the lock: of ten
-     * simultaneous applies by one user, exactly one finds referred_by_id still null.
-     */
-    applyReferral(input: { user: Pick<User, 'id' | 'email'>; referrerId: number; now: Date; inSameTx?: (tx: Tx, referral: Referral) => void }): Referral | null {
-      return db.transaction((tx) => {
-        const claimed = tx
-          .update(users)
-          .set({ referredById: input.referrerId })
-          .where(and(eq(users.id, input.user.id), isNull(users.referredById)))
-          .run();
-        if (claimed.changes !== 1) return null;
-        const referral = creditInTx(tx, {
-          referrerId: input.referrerId,
-          referredUserId: input.user.id,
-          referredEmail: input.user.email,
-          source: 'applied',
-          now: input.now,
-        });
-        input.inSameTx?.(tx, referral);
-        return referral;
-      });
-    },
   };
 }
 

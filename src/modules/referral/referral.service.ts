@@ -1,13 +1,17 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
-import type { Referral, User } from '../../db/schema.js';
+import type { Db } from '../../db/client.js';
+import type { User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { UserRepository } from '../auth/auth.repository.js';
 import type { Leaderboard } from './leaderboard.js';
 import { APPLY_WINDOW_MS } from './referral.constants.js';
 import { UNKNOWN_CODE } from './referral-code.js';
-import { REFERRER_INACTIVE, type ReferralRepository, type Tx } from './referral.repository.js';
+import { hashClient, type ClientContext, type SignalHasher } from './fraud.js';
+import { claimReferrerInTx } from './lifecycle.repository.js';
+import type { ReferralLifecycle } from './lifecycle.service.js';
+import { REFERRER_INACTIVE, type ReferralRepository } from './referral.repository.js';
 
 export const ALREADY_REFERRED = 'You already have a referrer. Each person can be referred only once.';
 export const OWN_CODE = 'That is your own code. Share it with friends instead.';
@@ -15,17 +19,19 @@ export const WINDOW_CLOSED = 'Codes can only be applied within 30 days of signin
 export const CYCLE = 'You referred this person (directly or through others), so they cannot be your referrer.';
 
 export interface ReferralServiceDeps {
+  db: Db;
   users: UserRepository;
   referrals: ReferralRepository;
   leaderboard: Leaderboard;
   clock: Clock;
   /** Key for the click hashes, so stored hashes cannot be reversed by enumerating addresses. */
   hashKey: string;
-  hooks?: { onCredited?: (tx: Tx, referral: Referral) => void };
+  lifecycle: ReferralLifecycle;
+  hash: SignalHasher;
 }
 
 export function createReferralService(deps: ReferralServiceDeps) {
-  const { users, referrals, leaderboard, clock, hooks = {} } = deps;
+  const { db, users, referrals, leaderboard, clock, lifecycle } = deps;
   const hash = (value: string) => crypto.createHmac('sha256', deps.hashKey).update(value).digest('base64url').slice(0, 22);
 
   /** Counts a click on someone's link; returns the canonical code, or null if there is none. */
@@ -45,11 +51,12 @@ export function createReferralService(deps: ReferralServiceDeps) {
   }
 
   /**
-   * Applies a code to a logged-in user. Every rule is checked here and the conditional
-   * write in the repository settles races: own code, unknown or disabled referrer, an
-   * existing referrer, the 30-day window, and cycles.
+   * Applies a code to a logged-in user. Every rule is checked here and a conditional
+   * write settles races: own code, unknown or disabled referrer, an existing referrer,
+   * the 30-day window, and cycles. The referral then starts its life like one made at
+   * sign-up (pending until the person's email is confirmed, unless it already is).
    */
-  function applyCode(user: User, code: string): { referrerName: string } {
+  function applyCode(user: User, code: string, client: ClientContext = {}): { referrerName: string; status: string } {
     if (user.referredById !== null) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
     if (code === user.referralCode) throw badRequest(OWN_CODE, 'referral_code', 'own_code');
     if (clock.now().getTime() - user.createdAt.getTime() >= APPLY_WINDOW_MS) {
@@ -60,20 +67,29 @@ export function createReferralService(deps: ReferralServiceDeps) {
     if (referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
     if (referrals.isAncestor(user.id, referrer.id)) throw badRequest(CYCLE, 'referral_code', 'cycle');
 
-    const referral = referrals.applyReferral({ user, referrerId: referrer.id, now: clock.now(), inSameTx: hooks.onCredited });
+    const hashes = hashClient(deps.hash, client);
+    const now = clock.now();
+    const referral = db.transaction((tx) => {
+      // The conditional update is the lock: of ten simultaneous applies by one user,
+      // exactly one finds referred_by_id still null.
+      if (!claimReferrerInTx(tx, user.id, referrer.id)) return null;
+      return lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'applied', client: hashes, now });
+    });
     if (!referral) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
-    return { referrerName: referrer.name };
+    return { referrerName: referrer.name, status: referral.status };
   }
 
   /** Everything the dashboard shows about a user's referrals. */
   function dashboardStats(user: User) {
     const clicks = referrals.clicksFor(user.id);
     const referred = referrals.referredBy(user.id, 100);
+    const waiting = referrals.waitingFor(user.id);
     const days = lastDays(clock.now(), 30);
     return {
       clicks,
       conversion: clicks > 0 ? Math.min(1, user.referralsCount / clicks) : null,
       referred,
+      waiting,
       rank: leaderboard.rankOf(user),
       days,
       daily: fillDays(days, referrals.dailyCredited(user.id, new Date(`${days[0]}T00:00:00Z`))),

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { rewardTiers, userRewards, users, type RewardTier } from '../../db/schema.js';
-import type { Tx } from '../referral/referral.repository.js';
+import type { Tx } from '../../db/client.js';
 
 export interface TierInput {
   name: string;
@@ -89,8 +89,12 @@ export function createRewardsRepository(db: Db) {
         .limit(1)
         .get(),
 
-    referralsCountInTx: (tx: Tx, userId: number): { count: number; name: string; email: string } | undefined =>
-      tx.select({ count: users.referralsCount, name: users.name, email: users.email }).from(users).where(eq(users.id, userId)).get(),
+    referralsCountInTx: (tx: Tx, userId: number): { count: number; name: string; email: string; emailVerifiedAt: Date | null } | undefined =>
+      tx
+        .select({ count: users.referralsCount, name: users.name, email: users.email, emailVerifiedAt: users.emailVerifiedAt })
+        .from(users)
+        .where(eq(users.id, userId))
+        .get(),
   };
 }
 

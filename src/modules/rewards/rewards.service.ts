@@ -2,7 +2,7 @@ import type { Clock } from '../../clock.js';
 import { uniqueViolation } from '../../db/errors.js';
 import type { Referral, RewardTier } from '../../db/schema.js';
 import { conflict, notFound } from '../../errors.js';
-import type { Tx } from '../referral/referral.repository.js';
+import type { Tx } from '../../db/client.js';
 import { awardReachedInTx, withdrawAboveInTx, type RewardsRepository, type TierInput } from './rewards.repository.js';
 
 export const THRESHOLD_TAKEN = 'Another tier already uses this threshold.';
@@ -11,7 +11,7 @@ export interface RewardsServiceDeps {
   repo: RewardsRepository;
   clock: Clock;
   /** Queues the "reward earned" email inside the credit's transaction. */
-  onAwarded?: (tx: Tx, user: { name: string; email: string }, tier: RewardTier, now: Date) => void;
+  onAwarded?: (tx: Tx, user: { name: string; email: string; emailVerifiedAt: Date | null }, tier: RewardTier, now: Date) => void;
 }
 
 export function createRewardsService(deps: RewardsServiceDeps) {
@@ -19,11 +19,11 @@ export function createRewardsService(deps: RewardsServiceDeps) {
 
   return {
     /** Runs inside the transaction that credits a referral: award and email together. */
-    onCreditedInTx(tx: Tx, referral: Referral): void {
+    onCreditedInTx(tx: Tx, referral: Referral, now: Date): void {
       const referrer = repo.referralsCountInTx(tx, referral.referrerId);
       if (!referrer) return;
-      for (const tier of awardReachedInTx(tx, referral.referrerId, referrer.count, referral.createdAt)) {
-        deps.onAwarded?.(tx, referrer, tier, referral.createdAt);
+      for (const tier of awardReachedInTx(tx, referral.referrerId, referrer.count, now)) {
+        deps.onAwarded?.(tx, referrer, tier, now);
       }
     },
 

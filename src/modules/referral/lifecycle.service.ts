@@ -1,0 +1,148 @@
+import type { Config } from '../../config.js';
+import type { Tx } from '../../db/client.js';
+import type { Referral, User } from '../../db/schema.js';
+import { AppError } from '../../errors.js';
+import type { Notifications } from '../mail/notifications.js';
+import type { RewardsService } from '../rewards/rewards.service.js';
+import { canonicalEmail, isDisposableEmail, type FraudReason, type SignalHasher } from './fraud.js';
+import {
+  creditInTx,
+  holdInTx,
+  insertReferralInTx,
+  pendingReferralOfInTx,
+  ReferrerInactiveError,
+  rejectInTx,
+  revokeInTx,
+  type ScreenQueries,
+} from './lifecycle.repository.js';
+
+const VELOCITY_WINDOW_MS = 60 * 60 * 1000;
+
+export interface LifecycleDeps {
+  config: Pick<Config, 'creditOn' | 'fraudScreen' | 'fraudVelocity'>;
+  hash: SignalHasher;
+  rewards: RewardsService;
+  notifications: Notifications;
+  screen: ScreenQueries;
+}
+
+/**
+ * A referral's life: born `pending`, screened when it would be credited, then `credited`
+ * or `held` for an admin, who approves or rejects it; a credited one can be revoked. Every
+ * function runs inside the caller's transaction, so the transition commits together with
+ * whatever caused it (a sign-up, a confirmation, an admin's click) and its audit row.
+ */
+export function createReferralLifecycle(deps: LifecycleDeps) {
+  const { config, hash, rewards, notifications, screen: q } = deps;
+
+  /** The signals that hold a referral back; empty means it is earned. Runs inside the credit's transaction. */
+  function screenInTx(referral: Referral): FraudReason[] {
+    const referrer = q.referrer(referral.referrerId);
+    const reasons: FraudReason[] = [];
+    if (!referrer || referrer.status !== 'active') reasons.push('referrer_disabled');
+    if (!config.fraudScreen || !referrer) return reasons;
+
+    const alias = referral.emailAliasHash;
+    if (alias && (alias === hash('email', canonicalEmail(referrer.email)) || q.aliasTaken(alias, referral.id))) reasons.push('email_alias');
+    if (isDisposableEmail(referral.referredEmail)) reasons.push('disposable_email');
+    if (referral.networkHash && q.userHasSignal(referrer.id, 'network', referral.networkHash)) reasons.push('same_network');
+    if (referral.deviceHash && q.userHasSignal(referrer.id, 'device', referral.deviceHash)) reasons.push('same_device');
+    // Counted by creation time, so the answer does not depend on when the friend confirms.
+    const since = new Date(referral.createdAt.getTime() - VELOCITY_WINDOW_MS);
+    if (q.earlierFromNetwork(referral, since) >= config.fraudVelocity) reasons.push('velocity');
+    return reasons;
+  }
+
+  /** Credits exactly once (count, rank, rewards, the referrer's email) or returns null. */
+  function creditOnceInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Referral | null {
+    const credited = creditInTx(tx, id, from, now);
+    if (!credited) return null;
+    notifications.referralJoined(tx, credited);
+    rewards.onCreditedInTx(tx, credited, now);
+    return credited;
+  }
+
+  /** Screens a pending referral and settles it: credited when clean, held otherwise. */
+  function settleInTx(tx: Tx, referral: Referral, now: Date): Referral {
+    const reasons = screenInTx(referral);
+    if (reasons.length > 0) return holdInTx(tx, referral.id, reasons, now) ?? referral;
+    return creditOnceInTx(tx, referral.id, ['pending'], now) ?? referral;
+  }
+
+  /** When a referral is screened: at once, or when the friend confirms their email. */
+  const screensAtOnce = (referred: Pick<User, 'emailVerifiedAt'>) =>
+    config.creditOn === 'signup' || referred.emailVerifiedAt !== null;
+
+  return {
+    /**
+     * Records a new referral (sign-up with a code, a code applied later) and, when
+     * CREDIT_ON says this is the moment, screens and settles it in the same transaction.
+     */
+    openInTx(
+      tx: Tx,
+      input: {
+        referrerId: number;
+        referred: Pick<User, 'id' | 'email' | 'emailVerifiedAt'>;
+        source: Referral['source'];
+        client: { networkHash: string | null; deviceHash: string | null };
+        now: Date;
+      },
+    ): Referral {
+      const referral = insertReferralInTx(tx, {
+        referrerId: input.referrerId,
+        referredUserId: input.referred.id,
+        referredEmail: input.referred.email,
+        source: input.source,
+        networkHash: input.client.networkHash,
+        deviceHash: input.client.deviceHash,
+        emailAliasHash: hash('email', canonicalEmail(input.referred.email)),
+        createdAt: input.now,
+      });
+      return screensAtOnce(input.referred) ? settleInTx(tx, referral, input.now) : referral;
+    },
+
+    /**
+     * The referred person confirmed their email: their pending referral is screened now.
+     * CREDIT_ON=conversion waits for the integration API's conversion report; until that
+     * API exists it settles here too, like `verified`.
+     */
+    onEmailVerifiedInTx(tx: Tx, userId: number, now: Date): Referral | null {
+      if (config.creditOn === 'signup') return null;
+      const pending = pendingReferralOfInTx(tx, userId);
+      return pending ? settleInTx(tx, pending, now) : null;
+    },
+
+    /** An admin approves a held referral: credited exactly once, or 409. */
+    approveInTx(tx: Tx, id: number, now: Date): Referral {
+      try {
+        const credited = creditOnceInTx(tx, id, ['held'], now);
+        if (!credited) throw new AppError(409, 'This referral is not waiting for review.', { code: 'not_held' });
+        return credited;
+      } catch (err) {
+        if (err instanceof ReferrerInactiveError) {
+          throw new AppError(409, 'The referrer’s account is disabled. Enable it before approving.', { code: 'referrer_inactive' });
+        }
+        throw err;
+      }
+    },
+
+    /** An admin rejects a held referral: no count changes. */
+    rejectInTx(tx: Tx, id: number, now: Date): Referral {
+      const rejected = rejectInTx(tx, id, now);
+      if (!rejected) throw new AppError(409, 'This referral is not waiting for review.', { code: 'not_held' });
+      return rejected;
+    },
+
+    /** Takes back a credited referral, with any reward it no longer supports. */
+    revokeInTx(tx: Tx, id: number, now: Date): { referral: Referral; rewardsWithdrawn: number } {
+      const referral = revokeInTx(tx, id, now);
+      if (!referral) throw new AppError(409, 'Only a credited referral can be revoked.', { code: 'not_credited' });
+      return { referral, rewardsWithdrawn: rewards.onRevokedInTx(tx, referral.referrerId) };
+    },
+
+    /** The screen alone, for the benchmark: what it adds to a credit. */
+    screen: screenInTx,
+  };
+}
+
+export type ReferralLifecycle = ReturnType<typeof createReferralLifecycle>;
