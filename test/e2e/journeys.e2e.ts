@@ -471,8 +471,8 @@ describe('earned credit on a phone', () => {
     await signUpInBrowser(admin.page, earnedBase, { name: 'Rita Reviewer', email: REVIEWER });
     await admin.page.goto(`${earnedBase}/admin/review`);
     await expect(admin.page.getByRole('heading', { name: 'Review held referrals' }).isVisible()).resolves.toBe(true);
-    const tomRow = admin.page.getByRole('row', { name: /Tagged Tom/ });
-    const samRow = admin.page.getByRole('row', { name: /Sofa Sam/ });
+    const tomRow = admin.page.getByRole('article', { name: /Tagged Tom/ });
+    const samRow = admin.page.getByRole('article', { name: /Sofa Sam/ });
     await expect(tomRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')))).resolves.toEqual(['email_alias']);
     await expect(samRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')).sort())).resolves.toEqual(['same_device', 'same_network']);
     await expect(tomRow.locator('[data-reason="email_alias"]').isVisible()).resolves.toBe(true);
@@ -486,7 +486,7 @@ describe('earned credit on a phone', () => {
     await tomRow.getByRole('button', { name: 'Approve the referral of Tagged Tom by Hana Holder' }).tap();
     await admin.page.locator('.flash', { hasText: '1 referral approved and credited.' }).waitFor();
     expect(new URL(admin.page.url()).pathname).toBe('/admin/review');
-    await expect(admin.page.getByRole('row', { name: /Tagged Tom/ }).count()).resolves.toBe(0);
+    await expect(admin.page.getByRole('article', { name: /Tagged Tom/ }).count()).resolves.toBe(0);
     await expectHealthyPage(admin.page, admin.problems, 'phone admin review after approving');
 
     // Reject the other one with its checkbox and the bulk button.
