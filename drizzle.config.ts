@@ -2,7 +2,7 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'sqlite',
-  schema: './src/db/schema.ts',
+  schema: './src/db/schema.sqlite.ts',
   out: './migrations',
   dbCredentials: { url: process.env.DATABASE_FILE ?? 'data/app.db' },
   strict: true,

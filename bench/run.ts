@@ -133,7 +133,8 @@ const get = (base: string, p: string, connections = 16, headers?: Record<string,
 /** Logs in over HTTP as a browser would and returns the session cookie. */
 async function sessionFor(base: string, email: string): Promise<string> {
   const page = await fetch(`${base}/auth/login`);
-  const cookie = page.headers.getSetCookie()[0]!.split(';')[0]!;
+  // Every cookie the form set (the session and the device cookie), as a browser sends them.
+  const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
   const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
   const res = await fetch(`${base}/auth/login`, {
     method: 'POST',

@@ -7,7 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
-import { openDatabase, type Tx } from '../src/db/client.js';
+import type { Tx } from '../src/db/client.js';
+import { openSqlite } from '../src/db/database.js';
 import { referrals, users } from '../src/db/schema.js';
 import { createMailTemplates } from '../src/modules/mail/mail.templates.js';
 import { createNotifications } from '../src/modules/mail/notifications.js';
@@ -23,7 +24,8 @@ const [file, creditsArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: bench/screen.ts <database file> <credits>');
 const credits = Number(creditsArg ?? 2000);
 
-const db = openDatabase(file);
+const database = openSqlite(file);
+const db = database.db;
 const config = loadConfig({ NODE_ENV: 'test', DATABASE_FILE: file, SESSION_SECRET: 'benchmark-secret-benchmark-secret-0123456' });
 const notifications = createNotifications({ templates: createMailTemplates(), config });
 const rewardsRepo = createRewardsRepository(db);
@@ -33,37 +35,35 @@ const screen = createScreenQueries(db);
 const lifecycle = (fraudScreen: boolean) =>
   createReferralLifecycle({ config: { creditOn: 'verified', fraudScreen, fraudVelocity: 5 }, hash, rewards, notifications, screen });
 
-const total = db.select({ n: count() }).from(users).get()!.n;
+const total = (await db.select({ n: count() }).from(users))[0]!.n;
 class Rollback extends Error {}
 
 /** Settles `credits` fresh referrals (new users referred by random existing ones) and times each settle. */
-function timed(fraudScreen: boolean, seed: number): { settleUs: number; screenUs: number } {
+async function timed(fraudScreen: boolean, seed: number): Promise<{ settleUs: number; screenUs: number }> {
   const life = lifecycle(fraudScreen);
   let settleMs = 0;
   let screenMs = 0;
   try {
-    db.transaction((tx: Tx) => {
+    await database.transaction(async (tx: Tx) => {
       let x = seed;
       const next = () => (x = (x * 1103515245 + 12345) % 2147483648);
       for (let i = 0; i < credits; i++) {
         const referrerId = 1 + (next() % total);
         const now = new Date();
         const email = `bench${seed}-${i}@bench.example`;
-        const referred = tx
+        const [referred] = await tx
           .insert(users)
           .values({ name: 'Bench', email, emailNormalized: email, passwordHash: 'x', referralCode: `B${seed}${i}`.padEnd(8, 'Z').slice(0, 16), emailVerifiedAt: now, createdAt: now })
-          .returning()
-          .get();
+          .returning();
         const client = { networkHash: hash('network', `10.${i % 250}.${seed % 250}.0/24`), deviceHash: hash('device', `d${seed}-${i}`) };
-        const pending = tx
+        const [pending] = await tx
           .insert(referrals)
-          .values({ referrerId, referredUserId: referred.id, referredEmail: email, source: 'signup', status: 'pending', ...client, emailAliasHash: hash('email', email), createdAt: now })
-          .returning()
-          .get();
+          .values({ referrerId, referredUserId: referred!.id, referredEmail: email, source: 'signup', status: 'pending', ...client, emailAliasHash: hash('email', email), createdAt: now })
+          .returning();
         const a = performance.now();
-        life.screen(pending);
+        await life.screen(pending!);
         const b = performance.now();
-        life.onEmailVerifiedInTx(tx, referred.id, now);
+        await life.onEmailVerifiedInTx(tx, referred!.id, now);
         const c = performance.now();
         screenMs += b - a;
         settleMs += c - b;
@@ -77,16 +77,16 @@ function timed(fraudScreen: boolean, seed: number): { settleUs: number; screenUs
 }
 
 // Warm the page cache and the JIT, then alternate on and off.
-timed(true, 1);
+await timed(true, 1);
 const on: number[] = [];
 const off: number[] = [];
 const screenOnly: number[] = [];
 for (let round = 0; round < 3; round++) {
-  const r = timed(true, 10 + round);
+  const r = await timed(true, 10 + round);
   on.push(r.settleUs);
   screenOnly.push(r.screenUs);
-  off.push(timed(false, 20 + round).settleUs);
+  off.push((await timed(false, 20 + round)).settleUs);
 }
 const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
 console.log(JSON.stringify({ users: total, credits, settleOnUs: mean(on), settleOffUs: mean(off), screenUs: mean(screenOnly) }));
-db.$client.close();
+await database.close();

@@ -3,8 +3,8 @@ import cookieParser from 'cookie-parser';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
-import type { Db } from './db/client.js';
-import { SqliteSessionStore } from './db/session-store.js';
+import { SessionStore } from './db/session-store.js';
+import type { SqliteDatabase } from './db/database.js';
 import { csrfProtection, exposeCsrfToken } from './http/csrf.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { readFlash } from './http/flash.js';
@@ -45,7 +45,8 @@ import { createReferralService } from './modules/referral/referral.service.js';
 
 export interface AppDeps {
   config: Config;
-  db: Db;
+  /** The database (SQLite for now); the app never opens or closes it. */
+  database: SqliteDatabase;
   logger: Logger;
   clock: Clock;
   /** Where email goes; by default SMTP_URL, or .eml files under data/mail/. */
@@ -56,7 +57,7 @@ export interface AppDeps {
 
 export interface App {
   app: Express;
-  sessionStore: SqliteSessionStore;
+  sessionStore: SessionStore;
   /** Sends the outbox in the background once started (server.ts starts it). */
   deliverer: Deliverer;
   /** Stops timers and the mail loop; the caller owns the database and the server. */
@@ -68,7 +69,8 @@ export interface App {
  * it, tests drive it in-process with supertest.
  */
 export function createApp(deps: AppDeps): App {
-  const { config, db, logger, clock } = deps;
+  const { config, database, logger, clock } = deps;
+  const db = database.db;
   const app = express();
 
   // Composition root: repositories, then services, then controllers.
@@ -79,7 +81,7 @@ export function createApp(deps: AppDeps): App {
   const pageCache = createPageCache({ enabled: config.leaderboardCache, version: referralRepo.leaderboardVersion });
   const notifications = createNotifications({ templates: createMailTemplates(), config });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
-  const outbox = createOutboxRepository(db);
+  const outbox = createOutboxRepository(database);
   const deliverer = createDeliverer({ repo: outbox, transport: mailer, clock, logger, from: config.mailFrom });
 
   const rewardsRepo = createRewardsRepository(db);
@@ -91,7 +93,7 @@ export function createApp(deps: AppDeps): App {
   const signalHash = createSignalHasher(config.sessionSecret);
   const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications, screen: createScreenQueries(db) });
   const referrals = createReferralService({
-    db,
+    database,
     users,
     referrals: referralRepo,
     leaderboard,
@@ -100,20 +102,20 @@ export function createApp(deps: AppDeps): App {
     lifecycle,
     hash: signalHash,
   });
-  const auth = createAuthService({ db, users, hasher, config, clock, notifications, lifecycle, hash: signalHash });
-  const limits = createRateLimits(db, config);
-  const sessionStore = new SqliteSessionStore(db, {
+  const auth = createAuthService({ database, users, hasher, config, clock, notifications, lifecycle, hash: signalHash });
+  const limits = createRateLimits(database, config);
+  const sessionStore = new SessionStore(database, {
     defaultMaxAgeMs: config.sessionMaxAgeMs,
     now: () => clock.now().getTime(),
     pruneIntervalMs: config.env === 'test' ? undefined : 15 * 60 * 1000,
   });
-  sessionStore.prune();
+  void sessionStore.prune();
 
   const authController = createAuthController({ auth, limits, config });
-  const dashboard = createDashboardController({ config, referrals, users, rewards });
+  const dashboard = createDashboardController({ config, referrals, auth, rewards });
   const adminRepo = createAdminRepository(db);
   const admin = createAdminController({
-    service: createAdminService({ db, repo: adminRepo, rewardsRepo, rewards, lifecycle, outbox, clock }),
+    service: createAdminService({ database, repo: adminRepo, rewardsRepo, rewards, lifecycle, outbox, clock }),
     repo: adminRepo,
     rewardsRepo,
   });
@@ -125,7 +127,7 @@ export function createApp(deps: AppDeps): App {
     pageCache,
     renderDashboard: dashboard.renderDashboard,
   });
-  const home = createHomeController({ db, leaderboard, pageCache });
+  const home = createHomeController({ database, leaderboard, pageCache });
 
   const assets = createAssets();
   setUpViews(app, config, assets);

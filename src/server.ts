@@ -5,12 +5,12 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/client.js';
-import { runMigrations } from './db/migrate.js';
+import { openSqlite } from './db/database.js';
+import { migrateFile } from './db/migrate.js';
 import { createLogger } from './http/logging.js';
 
 /** Start-up only: configuration, migrations, listen, and graceful stops and restarts. */
-function main(): void {
+async function main(): Promise<void> {
   // A .env file in the working directory, if present, fills what the environment leaves unset.
   if (fs.existsSync('.env')) process.loadEnvFile('.env');
   let config: Config;
@@ -29,9 +29,7 @@ function main(): void {
 
   if (cluster.isPrimary) {
     // Migrations run once, before any worker opens the database.
-    const db = openDatabase(config.databaseFile);
-    runMigrations(db);
-    db.$client.close();
+    await migrateFile(config.databaseFile);
   }
   if (config.webConcurrency > 1 && cluster.isPrimary) runPrimary(config, logger);
   else runWorker(config, logger);
@@ -42,8 +40,8 @@ function main(): void {
  * accepting, lets in-flight requests finish, stops the deliverer, closes the database.
  */
 function runWorker(config: Config, logger: Logger): void {
-  const db = openDatabase(config.databaseFile);
-  const { app, deliverer, close } = createApp({ config, db, logger, clock: systemClock });
+  const database = openSqlite(config.databaseFile);
+  const { app, deliverer, close } = createApp({ config, database, logger, clock: systemClock });
   deliverer.start();
 
   const onListening = () => {
@@ -64,7 +62,7 @@ function runWorker(config: Config, logger: Logger): void {
     logger.info({ signal, worker: cluster.worker?.id }, 'shutting down: finishing in-flight requests');
     server.close(async () => {
       await close();
-      db.$client.close();
+      await database.close();
       logger.info({ worker: cluster.worker?.id }, 'stopped');
       process.exit(0);
     });
@@ -129,4 +127,4 @@ function runPrimary(config: Config, logger: Logger): void {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-main();
+await main();

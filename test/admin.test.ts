@@ -341,8 +341,8 @@ describe('npm run admin:create', () => {
 
   it('creates an admin with a generated password, and promotes an existing account', async () => {
     const dir = tempDir();
-    const { db, file } = freshDatabase(dir);
-    db.$client.close();
+    const { database, file } = freshDatabase(dir);
+    await database.close();
     const created = await cli(file, '--email', 'Cli.Admin@Example.com', '--name', 'Cli Admin');
     expect(created.stdout).toContain('Created admin Cli.Admin@Example.com');
     expect(created.stdout).toMatch(/Password \(shown once/);

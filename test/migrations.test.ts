@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/client.js';
+import { openSqlite } from '../src/db/database.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { referrals, users, userTokens } from '../src/db/schema.js';
 import { migrationsDir } from '../src/paths.js';
@@ -23,10 +24,11 @@ function migrationsUpTo(tag: string): string {
 }
 
 describe('upgrading a database from before earned credit', () => {
-  it('keeps every credited referral counted, confirms existing accounts and carries open reset links over', () => {
-    const db = openDatabase(path.join(tempDir(), 'app.db'));
-    migrate(db, { migrationsFolder: migrationsUpTo('0008_covering_ranking_index') });
-    const raw = db.$client;
+  it('keeps every credited referral counted, confirms existing accounts and carries open reset links over', async () => {
+    const database = openSqlite(path.join(tempDir(), 'app.db'));
+    const db = database.db;
+    migrate(drizzle(database.writer), { migrationsFolder: migrationsUpTo('0008_covering_ranking_index') });
+    const raw = database.writer;
     const insertUser = raw.prepare(
       `insert into users (name, email, email_normalized, password_hash, referral_code, referrals_count, created_at, last_referral_at)
        values (?, ?, ?, 'x', ?, ?, ?, ?)`,
@@ -38,7 +40,7 @@ describe('upgrading a database from before earned credit', () => {
     raw.prepare(`insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at, revoked_at) values (1, 3, 'gone@example.com', 'signup', 'revoked', 2500, 3000)`).run();
     raw.prepare(`insert into password_reset_tokens (user_id, token_hash, expires_at, created_at) values (1, 'hash-of-open-link', 9999999999999, 2000)`).run();
 
-    runMigrations(db);
+    runMigrations(database);
 
     const rows = db.select().from(referrals).orderBy(referrals.id).all();
     expect(rows.map((r) => [r.status, r.creditedAt?.getTime()])).toEqual([
@@ -51,6 +53,6 @@ describe('upgrading a database from before earned credit', () => {
     expect(raw.prepare("select count(*) as n from sqlite_master where name = 'password_reset_tokens'").get()).toEqual({ n: 0 });
     expect(raw.pragma('foreign_key_check')).toEqual([]);
     expect(raw.pragma('integrity_check')).toEqual([{ integrity_check: 'ok' }]);
-    raw.close();
+    await database.close();
   });
 });

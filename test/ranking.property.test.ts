@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../src/db/client.js';
+import type { Db } from '../src/db/client.js';
+import { openSqlite } from '../src/db/database.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { locateRow, rankRows } from '../src/modules/referral/leaderboard.js';
 import { createReferralRepository, type ReferralRepository } from '../src/modules/referral/referral.repository.js';
@@ -52,8 +53,8 @@ function apply(db: Db, ops: Op[]): void {
 }
 
 /** `limit` rows from position `offset`, the way a typed page finds them: through score_counts. */
-function rowsAt(repo: ReferralRepository, offset: number, limit: number) {
-  const at = locateRow(repo.scoreGroups(), offset);
+async function rowsAt(repo: ReferralRepository, offset: number, limit: number) {
+  const at = locateRow(await repo.scoreGroups(), offset);
   return at ? repo.rankedFromGroup(at.score, at.skip, limit) : [];
 }
 
@@ -66,12 +67,13 @@ function bruteForce(db: Db) {
 }
 
 describe('ranking structures under random histories', () => {
-  it('score_counts, ranks, pages and key seeks all agree with a brute-force ranking', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
-        const db = openDatabase(':memory:');
+  it('score_counts, ranks, pages and key seeks all agree with a brute-force ranking', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), async (ops) => {
+        const database = openSqlite(':memory:');
+        const db = database.db;
         try {
-          runMigrations(db);
+          runMigrations(database);
           apply(db, ops);
           const repo = createReferralRepository(db);
           const expected = bruteForce(db);
@@ -81,32 +83,32 @@ describe('ranking structures under random histories', () => {
             .prepare("select referrals_count as score, count(*) as users from users where status = 'active' and referrals_count > 0 group by referrals_count order by score")
             .all();
           expect(counts).toEqual(grouped);
-          expect(repo.totalRanked()).toBe(expected.length);
+          expect(await repo.totalRanked()).toBe(expected.length);
 
           for (const [i, r] of expected.entries()) {
-            expect(repo.countAbove(r.referrals_count) + 1).toBe(r.rank);
+            expect((await repo.countAbove(r.referrals_count)) + 1).toBe(r.rank);
             const key = { referrals: r.referrals_count, reachedAt: r.last_referral_at ?? 0, id: r.id };
-            expect(repo.rankedAfter(key, 3).map((x) => x.id)).toEqual(expected.slice(i + 1, i + 4).map((x) => x.id));
-            expect(repo.rankedBefore(key, 3).map((x) => x.id)).toEqual(expected.slice(Math.max(0, i - 3), i).map((x) => x.id));
+            expect((await repo.rankedAfter(key, 3)).map((x) => x.id)).toEqual(expected.slice(i + 1, i + 4).map((x) => x.id));
+            expect((await repo.rankedBefore(key, 3)).map((x) => x.id)).toEqual(expected.slice(Math.max(0, i - 3), i).map((x) => x.id));
           }
           for (let offset = 0; offset < expected.length; offset += 4) {
-            const slice = repo.rankedPage(offset, 4);
+            const slice = await repo.rankedPage(offset, 4);
             const min = Math.min(...slice.map((x) => x.referrals));
             const max = Math.max(...slice.map((x) => x.referrals));
-            expect(rankRows(slice, repo.scoresBetween(min, max), repo.countAbove(max))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
+            expect(rankRows(slice, await repo.scoresBetween(min, max), await repo.countAbove(max))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
           }
-          const paged = [0, 5, 10].flatMap((offset) => repo.rankedPage(offset, 5).map((x) => x.id));
+          const paged = (await Promise.all([0, 5, 10].map((offset) => repo.rankedPage(offset, 5)))).flatMap((page) => page.map((x) => x.id));
           expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));
           // Deep typed pages find their rows through score_counts. Every start position and
           // length: windows that start and end inside tie groups, on their edges, span
           // several groups or run past the end.
           for (const limit of [1, 3, 7]) {
             for (let offset = 0; offset <= expected.length + 1; offset++) {
-              expect(rowsAt(repo, offset, limit).map((x) => x.id)).toEqual(expected.slice(offset, offset + limit).map((x) => x.id));
+              expect((await rowsAt(repo, offset, limit)).map((x) => x.id)).toEqual(expected.slice(offset, offset + limit).map((x) => x.id));
             }
           }
         } finally {
-          db.$client.close();
+          await database.close();
         }
       }),
       { numRuns: 150 },

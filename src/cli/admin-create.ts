@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { systemClock } from '../clock.js';
 import { loadConfig } from '../config.js';
-import { openDatabase } from '../db/client.js';
+import { openSqlite } from '../db/database.js';
 import { runMigrations } from '../db/migrate.js';
 import { auditLog, users } from '../db/schema.js';
 import { createUserRepository } from '../modules/auth/auth.repository.js';
@@ -28,16 +28,16 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig(process.env);
-  const db = openDatabase(config.databaseFile);
-  runMigrations(db);
-  const repo = createUserRepository(db);
+  const database = openSqlite(config.databaseFile);
+  runMigrations(database);
+  const repo = createUserRepository(database.db);
   const now = systemClock.now();
   try {
-    const existing = repo.findByEmail(normalizeEmail(email.data));
+    const existing = await repo.findByEmail(normalizeEmail(email.data));
     if (existing) {
-      db.transaction((tx) => {
-        tx.update(users).set({ role: 'admin', status: 'active' }).where(eq(users.id, existing.id)).run();
-        tx.insert(auditLog).values({ actorId: null, action: 'user.promote', targetType: 'user', targetId: existing.id, details: '{"via":"cli"}', createdAt: now }).run();
+      await database.transaction(async (tx) => {
+        await tx.update(users).set({ role: 'admin', status: 'active' }).where(eq(users.id, existing.id));
+        await tx.insert(auditLog).values({ actorId: null, action: 'user.promote', targetType: 'user', targetId: existing.id, details: '{"via":"cli"}', createdAt: now });
       });
       console.log(`${existing.email} is now an admin.`);
       return 0;
@@ -57,8 +57,8 @@ async function main(): Promise<number> {
     const hasher = createBcryptHasher({ cost: config.bcryptCost, concurrency: 1 });
     const passwordHash = await hasher.hash(password).finally(() => hasher.close());
     // The operator vouches for the address: a CLI-created admin starts confirmed.
-    const created = db.transaction((tx) => {
-      const user = repo.insertInTx(tx, {
+    const created = await database.transaction(async (tx) => {
+      const user = await repo.insertInTx(tx, {
         name: name.data,
         email: email.data,
         emailNormalized: normalizeEmail(email.data),
@@ -68,14 +68,14 @@ async function main(): Promise<number> {
         emailVerifiedAt: now,
         createdAt: now,
       });
-      tx.insert(auditLog).values({ actorId: null, action: 'user.create_admin', targetType: 'user', targetId: user.id, details: '{"via":"cli"}', createdAt: now }).run();
+      await tx.insert(auditLog).values({ actorId: null, action: 'user.create_admin', targetType: 'user', targetId: user.id, details: '{"via":"cli"}', createdAt: now });
       return user;
     });
     console.log(`Created admin ${created.email}.`);
     if (generated) console.log(`Password (shown once, change it after logging in): ${password}`);
     return 0;
   } finally {
-    db.$client.close();
+    await database.close();
   }
 }
 

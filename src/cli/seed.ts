@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import bcrypt from 'bcrypt';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../config.js';
-import { openDatabase } from '../db/client.js';
+import { openSqlite } from '../db/database.js';
 import { runMigrations } from '../db/migrate.js';
 import { CODE_ALPHABET, CODE_LENGTH } from '../modules/referral/referral-code.js';
 
@@ -78,12 +78,13 @@ function uniqueCodes(n: number): string[] {
  */
 export async function seedDatabase(file: string, options: SeedOptions, bcryptCost: number): Promise<{ referrals: number; top: number; ms: number }> {
   const started = Date.now();
-  const db = openDatabase(file);
-  runMigrations(db);
-  const sqlite = db.$client;
+  const database = openSqlite(file);
+  runMigrations(database);
+  // Bulk loading talks to the writer connection directly: nothing else runs meanwhile.
+  const sqlite = database.writer;
   const existing = (sqlite.prepare('select count(*) as n from users').get() as { n: number }).n;
   if (existing > 0) {
-    sqlite.close();
+    await database.close();
     throw new Error(`${file} already has ${existing} users; seed an empty database (delete the file or pass --force).`);
   }
   sqlite.pragma('synchronous = OFF');
@@ -161,7 +162,7 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
   sqlite.pragma('synchronous = NORMAL');
   sqlite.exec('analyze');
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  sqlite.close();
+  await database.close();
   let top = 0;
   for (let i = 1; i <= n; i++) top = Math.max(top, counts[i]!);
   return { referrals, top, ms: Date.now() - started };

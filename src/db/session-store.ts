@@ -1,51 +1,46 @@
 import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { and, eq, lt, sql } from 'drizzle-orm';
-import type { Db } from './client.js';
+import type { Database } from './database.js';
 import { sessions } from './schema.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
+/** Answers an express-session callback from a promise. */
+function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
+  void work.then(
+    (value) => cb?.(null, value),
+    (err: unknown) => cb?.(err),
+  );
+}
+
 /**
- * express-session store over the app's SQLite file. It has no `touch`: sessions have a
+ * express-session store over the app's database. It has no `touch`: sessions have a
  * fixed lifetime (rolling is off), so a page view costs no write. Each row carries the user id taken
  * from the session so that every session of a user can be revoked in one statement
  * (password change, disabled account) and survives restarts and worker processes.
+ * Reads use `database.db`; writes are units of work of their own, in `database.transaction`.
  */
-export class SqliteSessionStore extends session.Store {
+export class SessionStore extends session.Store {
+  // Every request with a session cookie reads its row: prepared once.
   private readonly getStmt;
-  private readonly upsertStmt;
-  private readonly destroyStmt;
   private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly database: Database,
     private readonly options: { defaultMaxAgeMs: number; now?: () => number; pruneIntervalMs?: number },
   ) {
     super();
     const now = sql.placeholder('now');
-    this.getStmt = db
+    this.getStmt = database.db
       .select({ data: sessions.data })
       .from(sessions)
       .where(and(eq(sessions.sid, sql.placeholder('sid')), sql`${sessions.expiresAt} > ${now}`))
       .prepare();
-    this.upsertStmt = db
-      .insert(sessions)
-      .values({
-        sid: sql.placeholder('sid'),
-        userId: sql.placeholder('userId'),
-        expiresAt: sql.placeholder('expiresAt'),
-        data: sql.placeholder('data'),
-      })
-      .onConflictDoUpdate({
-        target: sessions.sid,
-        set: { userId: sql`excluded.user_id`, expiresAt: sql`excluded.expires_at`, data: sql`excluded.data` },
-      })
-      .prepare();
-    this.destroyStmt = db.delete(sessions).where(eq(sessions.sid, sql.placeholder('sid'))).prepare();
 
     if (options.pruneIntervalMs) {
-      this.pruneTimer = setInterval(() => this.prune(), options.pruneIntervalMs);
+      // A failed prune surfaces as an unhandled rejection, as the synchronous version's throw did.
+      this.pruneTimer = setInterval(() => void this.prune(), options.pruneIntervalMs);
       this.pruneTimer.unref();
     }
   }
@@ -61,40 +56,49 @@ export class SqliteSessionStore extends session.Store {
   }
 
   override get(sid: string, cb: Callback<SessionData | null>): void {
-    try {
-      const row = this.getStmt.get({ sid, now: this.now() });
-      cb(null, row ? (JSON.parse(row.data) as SessionData) : null);
-    } catch (err) {
-      cb(err);
-    }
+    settle(this.readSession(sid), cb);
   }
 
   override set(sid: string, sess: SessionData, cb?: Callback): void {
-    try {
-      this.upsertStmt.run({
-        sid,
-        userId: sess.userId ?? null,
-        expiresAt: this.expiryOf(sess),
-        data: JSON.stringify(sess),
-      });
-      cb?.();
-    } catch (err) {
-      cb?.(err);
-    }
+    settle(this.writeSession(sid, sess), cb);
   }
 
   override destroy(sid: string, cb?: Callback): void {
-    try {
-      this.destroyStmt.run({ sid });
-      cb?.();
-    } catch (err) {
-      cb?.(err);
-    }
+    settle(this.deleteSession(sid), cb);
   }
 
-  /** Deletes expired rows; run at start and on an interval. */
-  prune(): number {
-    return this.db.delete(sessions).where(lt(sessions.expiresAt, this.now())).run().changes;
+  private async readSession(sid: string): Promise<SessionData | null> {
+    const row = this.getStmt.get({ sid, now: this.now() });
+    return row ? (JSON.parse(row.data) as SessionData) : null;
+  }
+
+  private async writeSession(sid: string, sess: SessionData): Promise<void> {
+    // Taken before the unit of work waits for its turn: the expiry is that of the request.
+    const row = { sid, userId: sess.userId ?? null, expiresAt: this.expiryOf(sess), data: JSON.stringify(sess) };
+    await this.database.transaction(async (tx) => {
+      await tx
+        .insert(sessions)
+        .values(row)
+        .onConflictDoUpdate({
+          target: sessions.sid,
+          set: { userId: sql`excluded.user_id`, expiresAt: sql`excluded.expires_at`, data: sql`excluded.data` },
+        });
+    });
+  }
+
+  private async deleteSession(sid: string): Promise<void> {
+    await this.database.transaction(async (tx) => {
+      await tx.delete(sessions).where(eq(sessions.sid, sid));
+    });
+  }
+
+  /** Deletes expired rows; run at start and on an interval. Returns how many. */
+  async prune(): Promise<number> {
+    const now = this.now();
+    return this.database.transaction(async (tx) => {
+      const deleted = await tx.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ sid: sessions.sid });
+      return deleted.length;
+    });
   }
 
   close(): void {

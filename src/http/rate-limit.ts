@@ -1,6 +1,6 @@
-import net from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
-import type { Db } from '../db/client.js';
+import type { SqliteDatabase } from '../db/database.js';
 import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
 
@@ -20,10 +20,12 @@ const unlimited: Limiter = {
   reset: async () => {},
 };
 
-function sqliteLimiter(db: Db, name: string, points: number, durationSec: number): Limiter {
-  // The counters live in the app's SQLite file, so every worker process shares them.
+function sqliteLimiter(database: SqliteDatabase, name: string, points: number, durationSec: number): Limiter {
+  // The counters live in the app's SQLite file, so every worker process shares them. The
+  // store runs synchronous statements on the writer connection, so each call waits its
+  // turn like any other unit of work (never inside another one's open transaction).
   const limiter = new RateLimiterSQLite({
-    storeClient: db.$client,
+    storeClient: database.writer,
     storeType: 'better-sqlite3',
     tableName: 'rate_limits',
     tableCreated: true,
@@ -31,20 +33,26 @@ function sqliteLimiter(db: Db, name: string, points: number, durationSec: number
     points,
     duration: durationSec,
   });
+  const serialised = <T>(work: () => Promise<T>) => database.transaction(work);
   return {
     async consume(key) {
-      try {
-        await limiter.consume(key);
-      } catch (err) {
-        if (err instanceof RateLimiterRes) throw tooManyRequests(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
-        throw err;
-      }
+      // A refusal is an answer, not a failure: the spent point commits with it.
+      const refused = await serialised(async () => {
+        try {
+          await limiter.consume(key);
+          return null;
+        } catch (err) {
+          if (err instanceof RateLimiterRes) return err;
+          throw err;
+        }
+      });
+      if (refused) throw tooManyRequests(Math.max(1, Math.ceil(refused.msBeforeNext / 1000)));
     },
     async reward(key) {
-      await limiter.reward(key);
+      await serialised(() => limiter.reward(key));
     },
     async reset(key) {
-      await limiter.delete(key);
+      await serialised(() => limiter.delete(key));
     },
   };
 }
@@ -61,10 +69,10 @@ export interface RateLimits {
   deepPageIp: Limiter;
 }
 
-export function createRateLimits(db: Db, config: Config): RateLimits {
+export function createRateLimits(database: SqliteDatabase, config: Config): RateLimits {
   const r = config.rateLimits;
   const make = (name: string, points: number, durationSec: number) =>
-    r.enabled ? sqliteLimiter(db, name, points, durationSec) : unlimited;
+    r.enabled ? sqliteLimiter(database, name, points, durationSec) : unlimited;
   return {
     loginEmailIp: make('login-email-ip', r.loginPerEmailIp, 15 * 60),
     loginIp: make('login-ip', r.loginPerIp, 60 * 60),
@@ -83,28 +91,9 @@ export function createRateLimits(db: Db, config: Config): RateLimits {
  * usually owns a whole /64, so limiting per address would let it rotate freely.
  */
 export function clientKey(ip: string | undefined): string {
-  if (!ip) return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped?.[1]) return mapped[1];
-  if (net.isIPv4(ip)) return ip;
-  if (!net.isIPv6(ip)) return ip;
-  return `${expandIPv6(ip).slice(0, 4).join(':')}::/64`;
-}
-
-function expandIPv6(ip: string): string[] {
-  const withoutZone = ip.split('%')[0] ?? ip;
-  const [head = '', tail] = withoutZone.split('::');
-  const parse = (part: string) => (part ? part.split(':') : []);
-  const headGroups = parse(head);
-  const tailGroups = tail === undefined ? [] : parse(tail);
-  // An embedded IPv4 tail (::ffff:1.2.3.4 style) occupies two groups.
-  const last = tailGroups.length ? tailGroups : headGroups;
-  const lastGroup = last[last.length - 1];
-  if (lastGroup && lastGroup.includes('.')) {
-    const octets = lastGroup.split('.').map(Number);
-    last.splice(last.length - 1, 1, (((octets[0] ?? 0) << 8) | (octets[1] ?? 0)).toString(16), (((octets[2] ?? 0) << 8) | (octets[3] ?? 0)).toString(16));
-  }
-  const missing = 8 - headGroups.length - tailGroups.length;
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(missing).fill('0'), ...tailGroups];
-  return groups.map((g) => parseInt(g, 16).toString(16));
+  if (!ip || !ipaddr.isValid(ip)) return ip || 'unknown';
+  const addr = ipaddr.process(ip);
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  return `${parts.join(':')}::/64`;
 }

@@ -1,7 +1,7 @@
 import type { Express, Request } from 'express';
 import session from 'express-session';
 import type { Config } from '../config.js';
-import type { SqliteSessionStore } from '../db/session-store.js';
+import type { SessionStore } from '../db/session-store.js';
 
 export const sessionCookieName = (config: Config) => (config.isProduction ? '__Host-sid' : 'sid');
 
@@ -12,7 +12,7 @@ export const sessionCookieName = (config: Config) => (config.isProduction ? '__H
  * leaderboard, the home page and the API serve the crowd of a launch without minting a
  * session object per request.
  */
-export function setUpSession(app: Express, config: Config, store: SqliteSessionStore): void {
+export function setUpSession(app: Express, config: Config, store: SessionStore): void {
   if (config.trustProxy > 0) app.set('trust proxy', config.trustProxy);
   const cookiePrefix = `${sessionCookieName(config)}=`;
   const middleware = session({

@@ -6,7 +6,8 @@ import supertest from 'supertest';
 import { createApp } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Env } from '../../src/config.js';
-import { openDatabase, type Db } from '../../src/db/client.js';
+import type { Db } from '../../src/db/client.js';
+import { openSqlite, type SqliteDatabase } from '../../src/db/database.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import type { MailTransport } from '../../src/modules/mail/transport.js';
 import type { PasswordHasher } from '../../src/modules/auth/password-hasher.js';
@@ -54,15 +55,18 @@ export function tempDir(prefix = 'referral-test-'): string {
 }
 
 /** A fresh migrated database file, as every test file gets. */
-export function freshDatabase(dir = tempDir()): { db: Db; file: string } {
+export function freshDatabase(dir = tempDir()): { database: SqliteDatabase; db: Db; file: string } {
   const file = path.join(dir, 'app.db');
-  const db = openDatabase(file);
-  runMigrations(db);
-  return { db, file };
+  const database = openSqlite(file);
+  runMigrations(database);
+  return { database, db: database.db, file };
 }
 
 export interface TestApp {
   app: ReturnType<typeof createApp>['app'];
+  /** The unit-of-work door, as the app uses it. */
+  database: SqliteDatabase;
+  /** Reads (and test set-up writes) on their own connection: committed data only. */
   db: Db;
   dir: string;
   clock: TestClock;
@@ -75,7 +79,7 @@ export interface TestApp {
 
 export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock; mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
   const dir = tempDir();
-  const { db, file } = freshDatabase(dir);
+  const { database, file } = freshDatabase(dir);
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_FILE: file,
@@ -86,7 +90,7 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
     ...creditAtSignup,
     ...env,
   } as Record<string, string>);
-  const app = appOn(db, config, options.clock ?? createTestClock(), dir, options);
+  const app = appOn(database, config, options.clock ?? createTestClock(), dir, options);
   return {
     ...app,
     async close() {
@@ -100,11 +104,12 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
  * An app over an open database; closing it closes the app and that connection. Also
  * how a test stands up a second "worker" on the same file (see siblingApp).
  */
-export function appOn(db: Db, config: TestApp['config'], clock: TestClock, dir: string, deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
-  const built = createApp({ config, db, logger: pino({ level: 'silent' }), clock, mailer: deps.mailer, hasher: deps.hasher });
+export function appOn(database: SqliteDatabase, config: TestApp['config'], clock: TestClock, dir: string, deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
+  const built = createApp({ config, database, logger: pino({ level: 'silent' }), clock, mailer: deps.mailer, hasher: deps.hasher });
   return {
     app: built.app,
-    db,
+    database,
+    db: database.db,
     dir,
     clock,
     config,
@@ -113,7 +118,7 @@ export function appOn(db: Db, config: TestApp['config'], clock: TestClock, dir: 
     request: () => supertest.agent(built.app),
     async close() {
       await built.close();
-      db.$client.close();
+      await database.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import supertest from 'supertest';
-import { openDatabase } from '../../src/db/client.js';
+import { openSqlite } from '../../src/db/database.js';
 import { appOn, type TestApp } from './app.js';
 
 /** The Set-Cookie lines of a response, always as an array. */
@@ -102,7 +102,7 @@ export function sessionRow(t: TestApp, sid: string): { sid: string; user_id: num
  * closeSiblings) before closing `t`, which deletes the directory.
  */
 export function siblingApp(t: TestApp): TestApp {
-  const sibling = appOn(openDatabase(t.config.databaseFile), t.config, t.clock, t.dir);
+  const sibling = appOn(openSqlite(t.config.databaseFile), t.config, t.clock, t.dir);
   siblings.push(sibling);
   return sibling;
 }

@@ -34,8 +34,8 @@ function back(req: Request, res: Response, fallback: string) {
 export function createAdminController(deps: { service: AdminService; repo: AdminRepository; rewardsRepo: RewardsRepository }) {
   const { service, repo, rewardsRepo } = deps;
 
-  const getIndex: RequestHandler = (_req, res) => {
-    const data = service.analytics();
+  const getIndex: RequestHandler = async (_req, res) => {
+    const data = await service.analytics();
     const chart = barChart(data.days, [
       { name: 'sign-ups', className: 'bar-a', values: data.signups },
       { name: 'referrals', className: 'bar-b', values: data.referrals },
@@ -43,53 +43,53 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     res.render('admin/index.njk', { title: 'Admin', section: 'overview', ...data, chart });
   };
 
-  const getUsers: RequestHandler = (req, res) => {
+  const getUsers: RequestHandler = async (req, res) => {
     const query = parseOrThrow(UsersQuerySchema, req.query);
-    const first = repo.searchUsers(query.q, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const first = await repo.searchUsers(query.q, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const pager = pages(first.total, query.page);
     res.render('admin/users.njk', { title: 'Users', section: 'users', q: query.q, rows: first.rows, pager });
   };
 
-  const getUser: RequestHandler = (req, res) => {
-    const user = service.requireUser(idOf(req));
-    const referrer = user.referredById ? repo.userById(user.referredById) : undefined;
+  const getUser: RequestHandler = async (req, res) => {
+    const user = await service.requireUser(idOf(req));
+    const referrer = user.referredById ? await repo.userById(user.referredById) : undefined;
     res.render('admin/user.njk', {
       title: user.name,
       section: 'users',
       user,
       referrer: referrer ? { id: referrer.id, name: referrer.name } : null,
-      detail: repo.userDetail(user.id),
-      rewards: rewardsRepo.rewardsOf(user.id),
+      detail: await repo.userDetail(user.id),
+      rewards: await rewardsRepo.rewardsOf(user.id),
       isSelf: user.id === res.locals.currentUser?.id,
     });
   };
 
   const statusAction =
     (status: 'active' | 'disabled'): RequestHandler =>
-    (req, res) => {
-      const target = service.setStatus(req.user!, idOf(req), status);
+    async (req, res) => {
+      const target = await service.setStatus(req.user!, idOf(req), status);
       setFlash(res, 'success', status === 'disabled' ? `${target.name} is disabled and logged out everywhere.` : `${target.name} is active again.`);
       back(req, res, `/admin/users/${target.id}`);
     };
 
-  const getReferrals: RequestHandler = (req, res) => {
+  const getReferrals: RequestHandler = async (req, res) => {
     const query = parseOrThrow(ReferralsQuerySchema, req.query);
     const filter = { status: query.status, source: query.source, q: query.q };
-    const result = repo.listReferrals(filter, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const result = await repo.listReferrals(filter, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const pager = pages(result.total, query.page);
     const params = new URLSearchParams(Object.entries({ q: query.q, status: query.status ?? '', source: query.source ?? '' }).filter(([, v]) => v));
     res.render('admin/referrals.njk', { title: 'Referrals', section: 'referrals', filter: query, rows: result.rows, pager, filterQuery: params.toString() });
   };
 
-  const postRevoke: RequestHandler = (req, res) => {
-    const referral = service.revokeReferral(req.user!, idOf(req));
+  const postRevoke: RequestHandler = async (req, res) => {
+    const referral = await service.revokeReferral(req.user!, idOf(req));
     setFlash(res, 'success', 'Referral revoked: the referrer’s count went down by one.');
     back(req, res, `/admin/users/${referral.referrerId}`);
   };
 
-  const renderReview = (req: Request, res: Response, status = 200, error?: string) => {
+  const renderReview = async (req: Request, res: Response, status = 200, error?: string) => {
     const query = parseOrThrow(PageQuerySchema, req.query);
-    const result = service.heldReferrals((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const result = await service.heldReferrals((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const rows = result.rows.map((r) => ({
       ...r,
       reasons: parseReasons(r.fraudReasons).map((code) => ({ code, text: FRAUD_REASON_TEXT[code] })),
@@ -105,10 +105,10 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     `${n} referral${n === 1 ? '' : 's'} ${action === 'approve' ? 'approved and credited' : 'rejected'}.`;
 
   /** Bulk approve or reject; referrals decided meanwhile are reported, not re-decided. */
-  const postReview: RequestHandler = (req, res) => {
+  const postReview: RequestHandler = async (req, res) => {
     const parsed = parseInput(ReviewSchema, req.body);
     if (!parsed.ok) return renderReview(req, res, 400, Object.values(parsed.errors)[0]);
-    const { done, skipped } = service.review(req.user!, parsed.data.action, parsed.data.ids);
+    const { done, skipped } = await service.review(req.user!, parsed.data.action, parsed.data.ids);
     const note = skipped.length ? ` ${skipped.length} skipped (already decided or not found).` : '';
     setFlash(res, skipped.length && !done.length ? 'error' : 'success', `${reviewed(parsed.data.action, done.length)}${note}`);
     res.redirect(303, '/admin/review');
@@ -116,23 +116,23 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
 
   const reviewAction =
     (action: 'approve' | 'reject'): RequestHandler =>
-    (req, res) => {
-      service.reviewOne(req.user!, action, idOf(req));
+    async (req, res) => {
+      await service.reviewOne(req.user!, action, idOf(req));
       setFlash(res, 'success', reviewed(action, 1));
       back(req, res, '/admin/review');
     };
 
-  const postFulfill: RequestHandler = (req, res) => {
-    const done = service.fulfillReward(req.user!, idOf(req));
+  const postFulfill: RequestHandler = async (req, res) => {
+    const done = await service.fulfillReward(req.user!, idOf(req));
     setFlash(res, 'success', 'Reward marked as fulfilled.');
     back(req, res, `/admin/users/${done.userId}`);
   };
 
-  const renderRewards = (res: Response, status = 200, form: { values?: Record<string, string>; errors?: Record<string, string>; editing?: number } = {}) =>
+  const renderRewards = async (res: Response, status = 200, form: { values?: Record<string, string>; errors?: Record<string, string>; editing?: number } = {}) =>
     res.status(status).render('admin/rewards.njk', {
       title: 'Rewards',
       section: 'rewards',
-      tiers: rewardsRepo.listTiers(),
+      tiers: await rewardsRepo.listTiers(),
       values: form.values ?? { active: 'on' },
       errors: form.errors ?? {},
       editing: form.editing,
@@ -143,15 +143,15 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
   /** Create (no id) or update (id): bad input re-renders with 400 and field errors. */
   const saveTier =
     (mode: 'create' | 'update'): RequestHandler =>
-    (req, res) => {
+    async (req, res) => {
       const id = mode === 'update' ? idOf(req) : undefined;
-      if (id !== undefined && !rewardsRepo.tierById(id)) throw notFound('No such reward tier.');
+      if (id !== undefined && !(await rewardsRepo.tierById(id))) throw notFound('No such reward tier.');
       const values = formValues(req.body, ['name', 'description', 'threshold', 'active']);
       const parsed = parseInput(TierSchema, req.body);
       if (!parsed.ok) return renderRewards(res, 400, { values, errors: parsed.errors, editing: id });
       try {
-        if (id === undefined) service.createTier(req.user!, parsed.data);
-        else service.updateTier(req.user!, id, parsed.data);
+        if (id === undefined) await service.createTier(req.user!, parsed.data);
+        else await service.updateTier(req.user!, id, parsed.data);
       } catch (err) {
         if (err instanceof AppError && err.status === 409) return renderRewards(res, 409, { values, errors: { [err.field ?? 'form']: err.message }, editing: id });
         throw err;
@@ -160,9 +160,9 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
       res.redirect(303, '/admin/rewards');
     };
 
-  const getAudit: RequestHandler = (req, res) => {
+  const getAudit: RequestHandler = async (req, res) => {
     const query = parseOrThrow(PageQuerySchema, req.query);
-    const result = repo.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const result = await repo.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows: result.rows, pager: pages(result.total, query.page) });
   };
 

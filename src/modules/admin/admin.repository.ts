@@ -14,17 +14,15 @@ export interface AuditEntry {
 }
 
 /** Written inside the action's own transaction: no action without its audit row. */
-export function auditInTx(tx: Tx, entry: AuditEntry): void {
-  tx.insert(auditLog)
-    .values({
-      actorId: entry.actorId,
-      action: entry.action,
-      targetType: entry.targetType,
-      targetId: entry.targetId,
-      details: JSON.stringify(entry.details ?? {}),
-      createdAt: entry.now,
-    })
-    .run();
+export async function auditInTx(tx: Tx, entry: AuditEntry): Promise<void> {
+  await tx.insert(auditLog).values({
+    actorId: entry.actorId,
+    action: entry.action,
+    targetType: entry.targetType,
+    targetId: entry.targetId,
+    details: JSON.stringify(entry.details ?? {}),
+    createdAt: entry.now,
+  });
 }
 
 /** `%` and `_` typed into a search box are literal characters, not wildcards. */
@@ -35,49 +33,46 @@ const day = (column: SQL | Parameters<typeof like>[0]) => sql<string>`strftime('
 
 export function createAdminRepository(db: Db) {
   return {
-    totals() {
-      const one = (q: { get(): { n: number } | undefined }) => q.get()?.n ?? 0;
+    async totals() {
+      const one = async (q: PromiseLike<{ n: number }[]>) => (await q)[0]?.n ?? 0;
       return {
-        users: one(db.select({ n: count() }).from(users)),
-        activeUsers: one(db.select({ n: count() }).from(users).where(eq(users.status, 'active'))),
-        credited: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'credited'))),
-        revoked: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'revoked'))),
-        held: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'held'))),
-        pending: one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'pending'))),
-        clicks: one(db.select({ n: count() }).from(referralClicks)),
+        users: await one(db.select({ n: count() }).from(users)),
+        activeUsers: await one(db.select({ n: count() }).from(users).where(eq(users.status, 'active'))),
+        credited: await one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'credited'))),
+        revoked: await one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'revoked'))),
+        held: await one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'held'))),
+        pending: await one(db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'pending'))),
+        clicks: await one(db.select({ n: count() }).from(referralClicks)),
       };
     },
 
     /** Sign-ups and credited referrals per UTC day since a date (days with none are absent). */
-    daily(since: Date) {
-      const signups = db
+    async daily(since: Date) {
+      const signups = await db
         .select({ day: day(users.createdAt).as('day'), n: count() })
         .from(users)
         .where(sql`${users.createdAt} >= ${since.getTime()}`)
-        .groupBy(sql`day`)
-        .all();
-      const credited = db
+        .groupBy(sql`day`);
+      const credited = await db
         .select({ day: day(referrals.creditedAt).as('day'), n: count() })
         .from(referrals)
         .where(and(sql`${referrals.creditedAt} >= ${since.getTime()}`, eq(referrals.status, 'credited')))
-        .groupBy(sql`day`)
-        .all();
+        .groupBy(sql`day`);
       return { signups, credited };
     },
 
-    topReferrers(limit: number) {
+    async topReferrers(limit: number) {
       return db
         .select({ id: users.id, name: users.name, email: users.email, referrals: users.referralsCount })
         .from(users)
         .where(sql`${users.status} = 'active' and ${users.referralsCount} > 0`)
         .orderBy(desc(users.referralsCount), asc(users.lastReferralAt), asc(users.id))
-        .limit(limit)
-        .all();
+        .limit(limit);
     },
 
-    searchUsers(q: string, offset: number, limit: number) {
+    async searchUsers(q: string, offset: number, limit: number) {
       const where = q ? or(likeOp(users.name, q), likeOp(users.emailNormalized, q.toLowerCase()), eq(users.referralCode, q.toUpperCase())) : undefined;
-      const rows = db
+      const rows = await db
         .select({
           id: users.id,
           name: users.name,
@@ -91,18 +86,17 @@ export function createAdminRepository(db: Db) {
         .where(where)
         .orderBy(desc(users.id))
         .limit(limit)
-        .offset(offset)
-        .all();
-      const total = db.select({ n: count() }).from(users).where(where).get()?.n ?? 0;
+        .offset(offset);
+      const total = (await db.select({ n: count() }).from(users).where(where))[0]?.n ?? 0;
       return { rows, total };
     },
 
-    userById: (id: number): User | undefined => db.select().from(users).where(eq(users.id, id)).get(),
+    userById: async (id: number): Promise<User | undefined> => (await db.select().from(users).where(eq(users.id, id)).limit(1))[0],
 
     /** Everything an admin reviews about one person, including what fraud review needs. */
-    userDetail(id: number) {
+    async userDetail(id: number) {
       const referred = alias(users, 'referred');
-      const people = db
+      const people = await db
         .select({
           referralId: referrals.id,
           userId: referred.id,
@@ -116,40 +110,39 @@ export function createAdminRepository(db: Db) {
         .innerJoin(referred, eq(referred.id, referrals.referredUserId))
         .where(eq(referrals.referrerId, id))
         .orderBy(desc(referrals.createdAt))
-        .limit(500)
-        .all();
-      const clicks = db
+        .limit(500);
+      const [clicks = { total: 0, devices: 0, addresses: 0 }] = await db
         .select({
           total: count(),
           devices: sql<number>`count(distinct ${referralClicks.ipHash} || ${referralClicks.userAgentHash})`,
           addresses: sql<number>`count(distinct ${referralClicks.ipHash})`,
         })
         .from(referralClicks)
-        .where(eq(referralClicks.referrerId, id))
-        .get() ?? { total: 0, devices: 0, addresses: 0 };
-      const topAddresses = db
+        .where(eq(referralClicks.referrerId, id));
+      const topAddresses = await db
         .select({ ipHash: referralClicks.ipHash, n: count() })
         .from(referralClicks)
         .where(eq(referralClicks.referrerId, id))
         .groupBy(referralClicks.ipHash)
         .orderBy(desc(count()))
-        .limit(5)
-        .all();
+        .limit(5);
       return { people, clicks, topAddresses };
     },
 
     /** Sets the status; disabling also deletes every session of the user, in the same transaction. */
-    setStatusInTx(tx: Tx, id: number, status: User['status']): boolean {
-      const changed = tx
-        .update(users)
-        .set({ status })
-        .where(and(eq(users.id, id), sql`${users.status} <> ${status}`))
-        .run().changes;
-      if (changed && status === 'disabled') tx.delete(sessions).where(eq(sessions.userId, id)).run();
+    async setStatusInTx(tx: Tx, id: number, status: User['status']): Promise<boolean> {
+      const changed = (
+        await tx
+          .update(users)
+          .set({ status })
+          .where(and(eq(users.id, id), sql`${users.status} <> ${status}`))
+          .returning({ id: users.id })
+      ).length;
+      if (changed && status === 'disabled') await tx.delete(sessions).where(eq(sessions.userId, id));
       return changed === 1;
     },
 
-    listReferrals(filter: { status?: Referral['status']; source?: Referral['source']; q?: string }, offset: number, limit: number) {
+    async listReferrals(filter: { status?: Referral['status']; source?: Referral['source']; q?: string }, offset: number, limit: number) {
       const referrer = alias(users, 'referrer');
       const referred = alias(users, 'referred');
       const conditions = [
@@ -173,15 +166,16 @@ export function createAdminRepository(db: Db) {
         .from(referrals)
         .innerJoin(referrer, eq(referrer.id, referrals.referrerId))
         .innerJoin(referred, eq(referred.id, referrals.referredUserId));
-      const rows = base.where(where).orderBy(desc(referrals.id)).limit(limit).offset(offset).all();
+      const rows = await base.where(where).orderBy(desc(referrals.id)).limit(limit).offset(offset);
       const total =
-        db
-          .select({ n: count() })
-          .from(referrals)
-          .innerJoin(referrer, eq(referrer.id, referrals.referrerId))
-          .innerJoin(referred, eq(referred.id, referrals.referredUserId))
-          .where(where)
-          .get()?.n ?? 0;
+        (
+          await db
+            .select({ n: count() })
+            .from(referrals)
+            .innerJoin(referrer, eq(referrer.id, referrals.referrerId))
+            .innerJoin(referred, eq(referred.id, referrals.referredUserId))
+            .where(where)
+        )[0]?.n ?? 0;
       return { rows, total };
     },
 
@@ -190,10 +184,10 @@ export function createAdminRepository(db: Db) {
      * and devices are shown as the first characters of their keyed hashes: enough to see
      * that two rows share one, nothing that identifies anybody.
      */
-    heldReferrals(offset: number, limit: number) {
+    async heldReferrals(offset: number, limit: number) {
       const referrer = alias(users, 'referrer');
       const referred = alias(users, 'referred');
-      const rows = db
+      const rows = await db
         .select({
           id: referrals.id,
           source: referrals.source,
@@ -215,17 +209,16 @@ export function createAdminRepository(db: Db) {
         .where(eq(referrals.status, 'held'))
         .orderBy(asc(referrals.createdAt), asc(referrals.id))
         .limit(limit)
-        .offset(offset)
-        .all();
-      const total = db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'held')).get()?.n ?? 0;
+        .offset(offset);
+      const total = (await db.select({ n: count() }).from(referrals).where(eq(referrals.status, 'held')))[0]?.n ?? 0;
       return { rows, total };
     },
 
-    referralById: (id: number): Referral | undefined => db.select().from(referrals).where(eq(referrals.id, id)).get(),
+    referralById: async (id: number): Promise<Referral | undefined> => (await db.select().from(referrals).where(eq(referrals.id, id)).limit(1))[0],
 
-    auditPage(offset: number, limit: number) {
+    async auditPage(offset: number, limit: number) {
       const actor = alias(users, 'actor');
-      const rows = db
+      const rows = await db
         .select({
           id: auditLog.id,
           action: auditLog.action,
@@ -241,14 +234,13 @@ export function createAdminRepository(db: Db) {
         .leftJoin(actor, eq(actor.id, auditLog.actorId))
         .orderBy(desc(auditLog.id))
         .limit(limit)
-        .offset(offset)
-        .all();
-      const total = db.select({ n: count() }).from(auditLog).get()?.n ?? 0;
+        .offset(offset);
+      const total = (await db.select({ n: count() }).from(auditLog))[0]?.n ?? 0;
       return { rows, total };
     },
 
     /** Keyset-paged chunks for CSV export: constant memory, no connection held between chunks. */
-    usersAfter(afterId: number, limit: number) {
+    async usersAfter(afterId: number, limit: number) {
       return db
         .select({
           id: users.id,
@@ -264,11 +256,10 @@ export function createAdminRepository(db: Db) {
         .from(users)
         .where(gt(users.id, afterId))
         .orderBy(asc(users.id))
-        .limit(limit)
-        .all();
+        .limit(limit);
     },
 
-    referralsAfter(afterId: number, limit: number) {
+    async referralsAfter(afterId: number, limit: number) {
       return db
         .select({
           id: referrals.id,
@@ -285,8 +276,7 @@ export function createAdminRepository(db: Db) {
         .from(referrals)
         .where(gt(referrals.id, afterId))
         .orderBy(asc(referrals.id))
-        .limit(limit)
-        .all();
+        .limit(limit);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
-import type { Db } from '../../db/client.js';
+import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import type { OutboxRepository } from '../mail/outbox.repository.js';
@@ -10,7 +10,7 @@ import type { RewardsService } from '../rewards/rewards.service.js';
 import { auditInTx, type AdminRepository } from './admin.repository.js';
 
 export interface AdminServiceDeps {
-  db: Db;
+  database: Database;
   repo: AdminRepository;
   rewardsRepo: RewardsRepository;
   rewards: RewardsService;
@@ -24,47 +24,47 @@ export interface AdminServiceDeps {
  * the log can never miss an action or record one that did not happen.
  */
 export function createAdminService(deps: AdminServiceDeps) {
-  const { db, repo, clock } = deps;
+  const { database, repo, clock } = deps;
 
-  function analytics() {
+  async function analytics() {
     const days = lastDays(clock.now(), 30);
-    const daily = repo.daily(new Date(`${days[0]}T00:00:00Z`));
-    const totals = repo.totals();
+    const daily = await repo.daily(new Date(`${days[0]}T00:00:00Z`));
+    const totals = await repo.totals();
     return {
       totals,
       conversion: totals.clicks > 0 ? Math.min(1, totals.credited / totals.clicks) : null,
       days,
       signups: fillDays(days, daily.signups),
       referrals: fillDays(days, daily.credited),
-      top: repo.topReferrers(10),
+      top: await repo.topReferrers(10),
       held: totals.held,
-      mail: deps.outbox.counts(),
+      mail: await deps.outbox.counts(),
     };
   }
 
-  function requireUser(id: number): User {
-    const user = repo.userById(id);
+  async function requireUser(id: number): Promise<User> {
+    const user = await repo.userById(id);
     if (!user) throw notFound('No such user.');
     return user;
   }
 
-  function setStatus(actor: User, id: number, status: User['status']): User {
-    const target = requireUser(id);
+  async function setStatus(actor: User, id: number, status: User['status']): Promise<User> {
+    const target = await requireUser(id);
     if (target.id === actor.id && status === 'disabled') throw badRequest('You cannot disable your own account.');
-    db.transaction((tx) => {
-      if (repo.setStatusInTx(tx, id, status)) {
-        auditInTx(tx, { actorId: actor.id, action: status === 'disabled' ? 'user.disable' : 'user.enable', targetType: 'user', targetId: id, now: clock.now() });
+    await database.transaction(async (tx) => {
+      if (await repo.setStatusInTx(tx, id, status)) {
+        await auditInTx(tx, { actorId: actor.id, action: status === 'disabled' ? 'user.disable' : 'user.enable', targetType: 'user', targetId: id, now: clock.now() });
       }
     });
     return target;
   }
 
-  function revokeReferral(actor: User, referralId: number) {
-    if (!repo.referralById(referralId)) throw notFound('No such referral.');
+  async function revokeReferral(actor: User, referralId: number) {
+    if (!(await repo.referralById(referralId))) throw notFound('No such referral.');
     const now = clock.now();
-    return db.transaction((tx) => {
-      const { referral, rewardsWithdrawn } = deps.lifecycle.revokeInTx(tx, referralId, now);
-      auditInTx(tx, {
+    return database.transaction(async (tx) => {
+      const { referral, rewardsWithdrawn } = await deps.lifecycle.revokeInTx(tx, referralId, now);
+      await auditInTx(tx, {
         actorId: actor.id,
         action: 'referral.revoke',
         targetType: 'referral',
@@ -81,19 +81,19 @@ export function createAdminService(deps: AdminServiceDeps) {
    * so one that was decided meanwhile (another admin, a double click) neither blocks nor
    * undoes the others. Approving credits exactly once; rejecting changes no count.
    */
-  function review(actor: User, action: 'approve' | 'reject', ids: readonly number[]) {
+  async function review(actor: User, action: 'approve' | 'reject', ids: readonly number[]) {
     const done: number[] = [];
     const skipped: { id: number; reason: string }[] = [];
     for (const id of ids) {
-      if (!repo.referralById(id)) {
+      if (!(await repo.referralById(id))) {
         skipped.push({ id, reason: 'No such referral.' });
         continue;
       }
       const now = clock.now();
       try {
-        db.transaction((tx) => {
-          const referral = action === 'approve' ? deps.lifecycle.approveInTx(tx, id, now) : deps.lifecycle.rejectInTx(tx, id, now);
-          auditInTx(tx, {
+        await database.transaction(async (tx) => {
+          const referral = action === 'approve' ? await deps.lifecycle.approveInTx(tx, id, now) : await deps.lifecycle.rejectInTx(tx, id, now);
+          await auditInTx(tx, {
             actorId: actor.id,
             action: `referral.${action}`,
             targetType: 'referral',
@@ -112,36 +112,36 @@ export function createAdminService(deps: AdminServiceDeps) {
   }
 
   /** One referral from its own button: 404 for an unknown id, 409 if it is not held. */
-  function reviewOne(actor: User, action: 'approve' | 'reject', id: number) {
-    const { done, skipped } = review(actor, action, [id]);
+  async function reviewOne(actor: User, action: 'approve' | 'reject', id: number) {
+    const { done, skipped } = await review(actor, action, [id]);
     const problem = skipped[0];
     if (done.length === 0 && problem) {
       throw problem.reason === 'No such referral.' ? notFound(problem.reason) : new AppError(409, problem.reason, { code: 'not_held' });
     }
-    return repo.referralById(id)!;
+    return (await repo.referralById(id))!;
   }
 
-  function fulfillReward(actor: User, userRewardId: number): { userId: number } {
-    return db.transaction((tx) => {
-      const done = deps.rewardsRepo.fulfillInTx(tx, userRewardId, clock.now());
+  async function fulfillReward(actor: User, userRewardId: number): Promise<{ userId: number }> {
+    return database.transaction(async (tx) => {
+      const done = await deps.rewardsRepo.fulfillInTx(tx, userRewardId, clock.now());
       if (!done) throw new AppError(409, 'This reward is not waiting to be fulfilled.', { code: 'not_awarded' });
-      auditInTx(tx, { actorId: actor.id, action: 'reward.fulfill', targetType: 'user_reward', targetId: userRewardId, details: { userId: done.userId }, now: clock.now() });
+      await auditInTx(tx, { actorId: actor.id, action: 'reward.fulfill', targetType: 'user_reward', targetId: userRewardId, details: { userId: done.userId }, now: clock.now() });
       return done;
     });
   }
 
-  function createTier(actor: User, input: TierInput) {
-    return db.transaction((tx) => {
-      const tier = deps.rewards.createTierInTx(tx, input);
-      auditInTx(tx, { actorId: actor.id, action: 'tier.create', targetType: 'reward_tier', targetId: tier.id, details: { ...input }, now: clock.now() });
+  async function createTier(actor: User, input: TierInput) {
+    return database.transaction(async (tx) => {
+      const tier = await deps.rewards.createTierInTx(tx, input);
+      await auditInTx(tx, { actorId: actor.id, action: 'tier.create', targetType: 'reward_tier', targetId: tier.id, details: { ...input }, now: clock.now() });
       return tier;
     });
   }
 
-  function updateTier(actor: User, id: number, input: TierInput) {
-    return db.transaction((tx) => {
-      const tier = deps.rewards.updateTierInTx(tx, id, input);
-      auditInTx(tx, { actorId: actor.id, action: 'tier.update', targetType: 'reward_tier', targetId: id, details: { ...input }, now: clock.now() });
+  async function updateTier(actor: User, id: number, input: TierInput) {
+    return database.transaction(async (tx) => {
+      const tier = await deps.rewards.updateTierInTx(tx, id, input);
+      await auditInTx(tx, { actorId: actor.id, action: 'tier.update', targetType: 'reward_tier', targetId: id, details: { ...input }, now: clock.now() });
       return tier;
     });
   }

@@ -26,7 +26,7 @@ export async function streamCsv<T extends { id: number }>(
   res: Response,
   filename: string,
   header: string[],
-  fetchAfter: (afterId: number, limit: number) => T[],
+  fetchAfter: (afterId: number, limit: number) => Promise<T[]>,
   toCells: (row: T) => Cell[],
   chunkSize = 1000,
 ): Promise<void> {
@@ -36,7 +36,10 @@ export async function streamCsv<T extends { id: number }>(
   res.write(csvRow(header));
   let after = 0;
   for (;;) {
-    const rows = fetchAfter(after, chunkSize);
+    const rows = await fetchAfter(after, chunkSize);
+    // The client may have left while the chunk was read: a write now would wait for a
+    // 'drain' that never comes.
+    if (res.destroyed) return;
     if (rows.length === 0) break;
     let chunk = '';
     for (const row of rows) chunk += csvRow(toCells(row));

@@ -126,7 +126,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     if (!parsed.ok) return res.status(400).render('auth/forgot.njk', { title: 'Reset your password', values, errors: parsed.errors });
     await limits.resetIp.consume(clientKey(req.ip));
     await limits.resetAccount.consume(normalizeEmail(parsed.data.email));
-    auth.requestPasswordReset(parsed.data.email);
+    await auth.requestPasswordReset(parsed.data.email);
     setFlash(res, 'info', FORGOT_ANSWER);
     res.redirect(303, '/auth/login');
   };
@@ -136,13 +136,13 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
   const renderInvalidLink = (res: Response) =>
     res.status(400).render('auth/reset-invalid.njk', { title: 'Link expired' });
 
-  const getReset: RequestHandler = (req, res) => {
-    if (!auth.isResetTokenValid(token(req))) return renderInvalidLink(res);
+  const getReset: RequestHandler = async (req, res) => {
+    if (!(await auth.isResetTokenValid(token(req)))) return renderInvalidLink(res);
     res.render('auth/reset.njk', { title: 'Choose a new password', token: token(req), errors: {} });
   };
 
   const postReset: RequestHandler = async (req, res) => {
-    if (!auth.isResetTokenValid(token(req))) return renderInvalidLink(res);
+    if (!(await auth.isResetTokenValid(token(req)))) return renderInvalidLink(res);
     const parsed = parseInput(ResetSchema, req.body);
     if (!parsed.ok) return res.status(400).render('auth/reset.njk', { title: 'Choose a new password', token: token(req), errors: parsed.errors });
     try {
@@ -162,8 +162,8 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
    * phone's mail app, not the browser that signed up) and is answered with a redirect so
    * that a reload does not show an error for a link that just worked.
    */
-  const getVerify: RequestHandler = (req, res) => {
-    const user = auth.verifyEmail(token(req));
+  const getVerify: RequestHandler = async (req, res) => {
+    const user = await auth.verifyEmail(token(req));
     if (!user) {
       res.status(400).render('auth/verify-invalid.njk', { title: 'This link no longer works' });
       return;
@@ -175,7 +175,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
   const postVerifyResend: RequestHandler = async (req, res) => {
     const user = req.user!;
     await limits.verifyResendAccount.consume(String(user.id));
-    if (auth.resendVerification(user)) setFlash(res, 'info', `We have sent a new confirmation link to ${user.email}. Older links no longer work.`);
+    if (await auth.resendVerification(user)) setFlash(res, 'info', `We have sent a new confirmation link to ${user.email}. Older links no longer work.`);
     else setFlash(res, 'info', 'Your email address is already confirmed.');
     res.redirect(303, '/dashboard');
   };

@@ -14,10 +14,10 @@ declare module 'express-serve-static-core' {
  * deleted user loses access at once, not when the cookie expires.
  */
 export function loadCurrentUser(users: UserRepository): RequestHandler {
-  return (req, res, next) => {
+  return async (req, res, next) => {
     const userId = req.session?.userId;
     if (userId === undefined) return next();
-    const user = users.findById(userId);
+    const user = await users.findById(userId);
     if (!user || user.status !== 'active') {
       req.session.destroy(() => next());
       return;

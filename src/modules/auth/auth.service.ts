@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import type { Db } from '../../db/client.js';
+import type { Database } from '../../db/database.js';
 import { uniqueViolation } from '../../db/errors.js';
 import type { TokenPurpose, User } from '../../db/schema.js';
 import { AppError, badRequest, conflict, unauthorized } from '../../errors.js';
@@ -26,7 +26,7 @@ export const hashToken = (token: string) => crypto.createHash('sha256').update(t
 const newToken = () => crypto.randomBytes(32).toString('base64url');
 
 export interface AuthServiceDeps {
-  db: Db;
+  database: Database;
   users: UserRepository;
   hasher: PasswordHasher;
   config: Pick<Config, 'adminEmails'>;
@@ -41,7 +41,7 @@ export interface AuthServiceDeps {
  * transaction opened here; emails are rendered before it opens and queued inside it.
  */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { db, users, hasher, config, clock, notifications, lifecycle } = deps;
+  const { database, users, hasher, config, clock, notifications, lifecycle } = deps;
   const roleFor = (emailNormalized: string): User['role'] => (config.adminEmails.includes(emailNormalized) ? 'admin' : 'user');
   const ttl: Record<TokenPurpose, number> = { password_reset: RESET_TOKEN_TTL_MS, email_verify: VERIFY_TOKEN_TTL_MS };
   const tokenRow = (userId: number, purpose: TokenPurpose, token: string, now: Date) => ({
@@ -61,10 +61,10 @@ export function createAuthService(deps: AuthServiceDeps) {
    */
   async function signup(input: SignupInput, client: ClientContext = {}): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
-    const referrer = input.referral_code ? users.findByCode(input.referral_code) : undefined;
+    const referrer = input.referral_code ? await users.findByCode(input.referral_code) : undefined;
     if (input.referral_code && !referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
     if (referrer && referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
-    if (users.findByEmail(emailNormalized)) throw conflict(EMAIL_TAKEN, 'email');
+    if (await users.findByEmail(emailNormalized)) throw conflict(EMAIL_TAKEN, 'email');
     const passwordHash = await hasher.hash(input.password);
     const hashes = hashClient(deps.hash, client);
     for (let attempt = 1; ; attempt++) {
@@ -73,8 +73,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       const verifyToken = newToken();
       const welcome = notifications.welcome({ name: input.name, email: input.email, emailVerifiedAt: null, referralCode }, verifyToken);
       try {
-        return db.transaction((tx) => {
-          const user = users.insertInTx(tx, {
+        return await database.transaction(async (tx) => {
+          const user = await users.insertInTx(tx, {
             name: input.name,
             email: input.email,
             emailNormalized,
@@ -84,10 +84,10 @@ export function createAuthService(deps: AuthServiceDeps) {
             referredById: referrer?.id ?? null,
             createdAt: now,
           });
-          recordSignalsInTx(tx, user.id, hashes, now);
-          users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', verifyToken, now));
-          notifications.queueInTx(tx, welcome, now);
-          if (referrer) lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'signup', client: hashes, now });
+          await recordSignalsInTx(tx, user.id, hashes, now);
+          await users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', verifyToken, now));
+          await notifications.queueInTx(tx, welcome, now);
+          if (referrer) await lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'signup', client: hashes, now });
           return user;
         });
       } catch (err) {
@@ -106,7 +106,7 @@ export function createAuthService(deps: AuthServiceDeps) {
    */
   async function login(input: LoginInput, client: ClientContext = {}): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
-    const user = users.findByEmail(emailNormalized);
+    const user = await users.findByEmail(emailNormalized);
     const ok = await hasher.verify(input.password, user?.passwordHash);
     if (!user || !ok) throw unauthorized(INVALID_LOGIN);
     if (user.status !== 'active') {
@@ -115,12 +115,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       });
     }
     const hashes = hashClient(deps.hash, client);
-    db.transaction((tx) => recordSignalsInTx(tx, user.id, hashes, clock.now()));
-    if (user.role === 'user' && roleFor(emailNormalized) === 'admin') {
-      users.setRole(user.id, 'admin');
-      return { ...user, role: 'admin' };
-    }
-    return user;
+    const promote = user.role === 'user' && roleFor(emailNormalized) === 'admin';
+    await database.transaction(async (tx) => {
+      await recordSignalsInTx(tx, user.id, hashes, clock.now());
+      if (promote) await users.setRoleInTx(tx, user.id, 'admin');
+    });
+    return promote ? { ...user, role: 'admin' } : user;
   }
 
   /**
@@ -128,26 +128,26 @@ export function createAuthService(deps: AuthServiceDeps) {
    * same transaction. Null for a bad, used or expired link. A second confirmation (another
    * tab, a mail scanner) finds the token spent and changes nothing.
    */
-  function verifyEmail(token: string): User | null {
+  async function verifyEmail(token: string): Promise<User | null> {
     if (!TOKEN_SHAPE.test(token)) return null;
     const now = clock.now();
-    return db.transaction((tx) => {
-      const owner = users.spendTokenInTx(tx, 'email_verify', hashToken(token), now);
+    return database.transaction(async (tx) => {
+      const owner = await users.spendTokenInTx(tx, 'email_verify', hashToken(token), now);
       if (!owner) return null;
-      if (users.markVerifiedInTx(tx, owner.id, now)) lifecycle.onEmailVerifiedInTx(tx, owner.id, now);
+      if (await users.markVerifiedInTx(tx, owner.id, now)) await lifecycle.onEmailVerifiedInTx(tx, owner.id, now);
       return owner;
     });
   }
 
   /** A new confirmation link (older ones stop working); false when there is nothing to confirm. */
-  function resendVerification(user: User): boolean {
+  async function resendVerification(user: User): Promise<boolean> {
     if (user.emailVerifiedAt !== null) return false;
     const token = newToken();
     const now = clock.now();
     const mail = notifications.verifyEmail(user, token);
-    db.transaction((tx) => {
-      users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', token, now));
-      notifications.queueInTx(tx, mail, now);
+    await database.transaction(async (tx) => {
+      await users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', token, now));
+      await notifications.queueInTx(tx, mail, now);
     });
     return true;
   }
@@ -157,42 +157,47 @@ export function createAuthService(deps: AuthServiceDeps) {
    * The caller answers the same either way. The token (256 bits) is only ever stored as
    * a hash, and a new request voids the older links.
    */
-  function requestPasswordReset(email: string): void {
-    const user = users.findByEmail(normalizeEmail(email));
+  async function requestPasswordReset(email: string): Promise<void> {
+    const user = await users.findByEmail(normalizeEmail(email));
     if (!user || user.status !== 'active') return;
     const token = newToken();
     const now = clock.now();
     const mail = notifications.passwordReset(user, token);
-    db.transaction((tx) => {
-      users.createTokenInTx(tx, tokenRow(user.id, 'password_reset', token, now));
-      notifications.queueInTx(tx, mail, now);
+    await database.transaction(async (tx) => {
+      await users.createTokenInTx(tx, tokenRow(user.id, 'password_reset', token, now));
+      await notifications.queueInTx(tx, mail, now);
     });
   }
 
-  function isResetTokenValid(token: string): boolean {
-    return TOKEN_SHAPE.test(token) && users.findTokenOwner('password_reset', hashToken(token), clock.now()) !== undefined;
+  async function isResetTokenValid(token: string): Promise<boolean> {
+    return TOKEN_SHAPE.test(token) && (await users.findTokenOwner('password_reset', hashToken(token), clock.now())) !== undefined;
   }
 
   /** Sets the new password, spends the token and logs the user out everywhere: one transaction. */
   async function resetPassword(token: string, password: string): Promise<User> {
-    const owner = TOKEN_SHAPE.test(token) ? users.findTokenOwner('password_reset', hashToken(token), clock.now()) : undefined;
+    const owner = TOKEN_SHAPE.test(token) ? await users.findTokenOwner('password_reset', hashToken(token), clock.now()) : undefined;
     if (!owner) throw badRequest(INVALID_RESET_LINK, 'form', 'invalid_token');
     const passwordHash = await hasher.hash(password);
     const now = clock.now();
     const notice = notifications.passwordChanged(owner, now);
-    const user = db.transaction((tx) => {
-      const spentBy = users.spendTokenInTx(tx, 'password_reset', hashToken(token), now);
+    const user = await database.transaction(async (tx) => {
+      const spentBy = await users.spendTokenInTx(tx, 'password_reset', hashToken(token), now);
       if (!spentBy) return null;
-      const updated = users.setPasswordInTx(tx, spentBy.id, passwordHash);
-      users.deleteSessionsInTx(tx, spentBy.id);
-      notifications.queueInTx(tx, notice, now);
+      const updated = await users.setPasswordInTx(tx, spentBy.id, passwordHash);
+      await users.deleteSessionsInTx(tx, spentBy.id);
+      await notifications.queueInTx(tx, notice, now);
       return updated;
     });
     if (!user) throw badRequest(INVALID_RESET_LINK, 'form', 'invalid_token');
     return user;
   }
 
-  return { signup, login, verifyEmail, resendVerification, requestPasswordReset, isResetTokenValid, resetPassword };
+  /** The dashboard switch for "someone joined with your link" emails. */
+  async function setNotifyReferrals(userId: number, on: boolean): Promise<void> {
+    await database.transaction((tx) => users.setNotifyReferralsInTx(tx, userId, on));
+  }
+
+  return { signup, login, setNotifyReferrals, verifyEmail, resendVerification, requestPasswordReset, isResetTokenValid, resetPassword };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;

@@ -5,7 +5,7 @@ import { barChart } from '../../http/charts.js';
 import { setFlash } from '../../http/flash.js';
 import { qrSvg, shareLinks } from './sharing.js';
 import { parseInput, type FieldErrors } from '../../http/validate.js';
-import type { UserRepository } from '../auth/auth.repository.js';
+import type { AuthService } from '../auth/auth.service.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
 import type { ReferralService } from '../referral/referral.service.js';
 
@@ -24,14 +24,14 @@ const REFERRAL_STATUS_TEXT = {
 /** An unchecked checkbox sends nothing; a checked one sends "on". */
 const SettingsSchema = z.object({ notify_referrals: z.literal('on', { error: 'Invalid setting.' }).optional() });
 
-export function createDashboardController(deps: { config: Config; referrals: ReferralService; users: UserRepository; rewards: RewardsService }) {
+export function createDashboardController(deps: { config: Config; referrals: ReferralService; auth: AuthService; rewards: RewardsService }) {
   const { config, referrals } = deps;
 
   const linkOf = (code: string) => `${config.baseUrl}/r/${code}`;
 
   async function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
     const user = req.user!;
-    const stats = referrals.dashboardStats(user);
+    const [stats, progress] = await Promise.all([referrals.dashboardStats(user), deps.rewards.progressOf(user)]);
     const link = linkOf(user.referralCode);
     res.status(status).render('dashboard/index.njk', {
       title: 'Your dashboard',
@@ -44,7 +44,7 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
       referralStatusText: REFERRAL_STATUS_TEXT,
       canApply: referrals.canApply(user),
       notifyReferrals: user.notifyReferrals,
-      progress: deps.rewards.progressOf(user),
+      progress,
       errors,
       values,
     });
@@ -59,10 +59,10 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
     res.send(await qrSvg(linkOf(req.user!.referralCode)));
   };
 
-  const postSettings: RequestHandler = (req, res) => {
+  const postSettings: RequestHandler = async (req, res) => {
     const parsed = parseInput(SettingsSchema, req.body);
     if (!parsed.ok) return renderDashboard(req, res, 400, { notify_referrals: Object.values(parsed.errors)[0] ?? 'Invalid setting.' });
-    deps.users.setNotifyReferrals(req.user!.id, parsed.data.notify_referrals === 'on');
+    await deps.auth.setNotifyReferrals(req.user!.id, parsed.data.notify_referrals === 'on');
     setFlash(res, 'success', parsed.data.notify_referrals === 'on' ? 'You will get an email for each new referral.' : 'Referral emails are off.');
     res.redirect(303, '/dashboard');
   };

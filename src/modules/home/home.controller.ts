@@ -1,13 +1,11 @@
 import type { RequestHandler } from 'express';
-import type { Db } from '../../db/client.js';
+import type { Database } from '../../db/database.js';
 import type { PageCache } from '../../http/page-cache.js';
 import type { Leaderboard } from '../referral/leaderboard.js';
 
-export function createHomeController(deps: { db: Db; leaderboard: Leaderboard; pageCache: PageCache }) {
-  const ping = deps.db.$client.prepare('select 1 as ok');
-
-  const getHome: RequestHandler = (req, res) => {
-    const top = deps.leaderboard.getPage(1);
+export function createHomeController(deps: { database: Database; leaderboard: Leaderboard; pageCache: PageCache }) {
+  const getHome: RequestHandler = async (req, res) => {
+    const top = await deps.leaderboard.getPage(1);
     deps.pageCache.render(req, res, '/', top.version, 'home/index.njk', {
       title: 'Invite friends, climb the leaderboard',
       top: top.entries.slice(0, 5),
@@ -15,9 +13,9 @@ export function createHomeController(deps: { db: Db; leaderboard: Leaderboard; p
     });
   };
 
-  const getHealth: RequestHandler = (_req, res) => {
+  const getHealth: RequestHandler = async (_req, res) => {
     try {
-      ping.get();
+      await deps.database.ping();
       res.status(200).json({ status: 'ok' });
     } catch {
       res.status(503).json({ status: 'unavailable' });

@@ -50,13 +50,13 @@ export function createDeliverer(options: DelivererOptions) {
   async function deliverBatch(): Promise<number> {
     const now = clock.now();
     if (now.getTime() < pausedUntil) return 0;
-    const batch = repo.claimDue(now, batchSize, leaseMs);
+    const batch = await repo.claimDue(now, batchSize, leaseMs);
     let sent = 0;
     for (let i = 0; i < batch.length; i++) {
       const row = batch[i]!;
       try {
         await transport.send({ from, to: row.toAddress, subject: row.subject, text: row.textBody, html: row.htmlBody, messageId: row.messageId });
-        repo.markSent(row.id, clock.now());
+        await repo.markSent(row.id, clock.now());
         sent += 1;
         outageFailures = 0;
       } catch (err) {
@@ -64,15 +64,15 @@ export function createDeliverer(options: DelivererOptions) {
         const attempt = row.attempts + 1;
         const age = clock.now().getTime() - row.createdAt.getTime();
         if (isPermanent(err) || age >= GIVE_UP_AFTER_MS) {
-          repo.markFailed(row.id, message);
+          await repo.markFailed(row.id, message);
           logger.error({ outboxId: row.id, kind: row.kind, attempt, err: message }, 'email failed permanently');
           continue;
         }
         const delay = retryDelayMs(attempt);
-        repo.markRetry(row.id, message, new Date(clock.now().getTime() + delay));
+        await repo.markRetry(row.id, message, new Date(clock.now().getTime() + delay));
         outageFailures += 1;
         pausedUntil = clock.now().getTime() + retryDelayMs(outageFailures);
-        repo.release(batch.slice(i + 1).map((r) => r.id));
+        await repo.release(batch.slice(i + 1).map((r) => r.id));
         logger.warn({ outboxId: row.id, kind: row.kind, attempt, retryInMs: delay, err: message }, 'email delivery failed; will retry');
         break;
       }

@@ -39,14 +39,14 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
     return { ...templates.render(kind, data), kind, to: to.email };
   }
 
-  function queueInTx(tx: Tx, mail: PreparedMail | null, now: Date): void {
-    if (mail) enqueueInTx(tx, { ...mail, now, domain });
+  async function queueInTx(tx: Tx, mail: PreparedMail | null, now: Date): Promise<void> {
+    if (mail) await enqueueInTx(tx, { ...mail, now, domain });
   }
 
   /** "<friend> joined with your link", unless the referrer turned these off. */
-  function referralJoined(tx: Tx, referral: Referral): void {
-    const referrer = tx.select().from(users).where(eq(users.id, referral.referrerId)).get();
-    const friend = tx.select({ name: users.name }).from(users).where(eq(users.id, referral.referredUserId)).get();
+  async function referralJoined(tx: Tx, referral: Referral): Promise<void> {
+    const [referrer] = await tx.select().from(users).where(eq(users.id, referral.referrerId)).limit(1);
+    const [friend] = await tx.select({ name: users.name }).from(users).where(eq(users.id, referral.referredUserId)).limit(1);
     if (!referrer || !friend || !referrer.notifyReferrals) return;
     const mail = prepare('referral_joined', referrer, {
       name: referrer.name,
@@ -54,7 +54,7 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
       total: referrer.referralsCount,
       dashboardUrl: url('/dashboard'),
     });
-    queueInTx(tx, mail, referral.creditedAt ?? referral.createdAt);
+    await queueInTx(tx, mail, referral.creditedAt ?? referral.createdAt);
   }
 
   return {
@@ -90,7 +90,7 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
         changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       }),
 
-    rewardEarned(tx: Tx, user: Recipient, reward: { name: string; description: string; threshold: number }, now: Date): void {
+    async rewardEarned(tx: Tx, user: Recipient, reward: { name: string; description: string; threshold: number }, now: Date): Promise<void> {
       const mail = prepare('reward_earned', user, {
         name: user.name,
         rewardName: reward.name,
@@ -98,7 +98,7 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
         threshold: reward.threshold,
         dashboardUrl: url('/dashboard'),
       });
-      queueInTx(tx, mail, now);
+      await queueInTx(tx, mail, now);
     },
   };
 }

@@ -68,7 +68,7 @@ export function locateRow(groups: readonly { score: number; users: number }[], o
 }
 
 /** Ranks for a window of ranked rows, from score_counts (never a count over users). */
-function ranksOf(repo: ReferralRepository, rows: { referrals: number }[]): number[] {
+async function ranksOf(repo: ReferralRepository, rows: { referrals: number }[]): Promise<number[]> {
   if (rows.length === 0) return [];
   let low = Infinity;
   let high = -Infinity;
@@ -76,7 +76,8 @@ function ranksOf(repo: ReferralRepository, rows: { referrals: number }[]): numbe
     low = Math.min(low, r.referrals);
     high = Math.max(high, r.referrals);
   }
-  return rankRows(rows, repo.scoresBetween(low, high), repo.countAbove(high));
+  const [scores, above] = await Promise.all([repo.scoresBetween(low, high), repo.countAbove(high)]);
+  return rankRows(rows, scores, above);
 }
 
 /**
@@ -138,17 +139,17 @@ export function createLeaderboard(deps: LeaderboardDeps) {
    * than reading the group sizes; deeper pages skip whole tie groups by their sizes and
    * walk inside one group only.
    */
-  function typedPageRows(page: number, version: number): RankedRow[] {
+  async function typedPageRows(page: number, version: number): Promise<RankedRow[]> {
     const offset = (page - 1) * PAGE_SIZE;
     if (page <= FREE_TYPED_PAGES) return repo.rankedPage(offset, PAGE_SIZE);
-    if (!deps.cache || groups?.version !== version) groups = { version, rows: repo.scoreGroups() };
+    if (!deps.cache || groups?.version !== version) groups = { version, rows: await repo.scoreGroups() };
     const at = locateRow(groups.rows, offset);
     return at ? repo.rankedFromGroup(at.score, at.skip, PAGE_SIZE) : [];
   }
 
-  function build(page: number, rows: RankedRow[], totalRanked: number, version: number): LeaderboardPage {
+  async function build(page: number, rows: RankedRow[], totalRanked: number, version: number): Promise<LeaderboardPage> {
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
-    const ranks = ranksOf(repo, rows);
+    const ranks = await ranksOf(repo, rows);
     const first = rows[0];
     const last = rows[rows.length - 1];
     return {
@@ -174,26 +175,26 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     return sealed && sealed.v === version && sealed.p === page ? sealed : null;
   }
 
-  function compute(page: number, cursor: string | undefined, version: number): LeaderboardPage {
-    const totalRanked = repo.totalRanked();
+  async function compute(page: number, cursor: string | undefined, version: number): Promise<LeaderboardPage> {
+    const totalRanked = await repo.totalRanked();
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
     if (page > totalPages) throw notFound(`There is no page ${page}; the leaderboard has ${totalPages}.`);
     const sealed = seekable(page, cursor, version);
     if (sealed) {
       const key = { referrals: sealed.k[0], reachedAt: sealed.k[1], id: sealed.k[2] };
-      const rows = sealed.d === 'a' ? repo.rankedAfter(key, PAGE_SIZE) : repo.rankedBefore(key, PAGE_SIZE);
+      const rows = await (sealed.d === 'a' ? repo.rankedAfter(key, PAGE_SIZE) : repo.rankedBefore(key, PAGE_SIZE));
       return build(page, rows, totalRanked, version);
     }
-    return build(page, typedPageRows(page, version), totalRanked, version);
+    return build(page, await typedPageRows(page, version), totalRanked, version);
   }
 
   /** A page of the public ranking; past the last page is a 404, page 1 always exists. */
-  function getPage(page: number, cursor?: string): LeaderboardPage {
+  async function getPage(page: number, cursor?: string): Promise<LeaderboardPage> {
     const version = repo.leaderboardVersion();
     if (!deps.cache) return compute(page, cursor, version);
     const hit = cache.get(page);
     if (hit && hit.version === version) return hit;
-    const fresh = compute(page, cursor, version);
+    const fresh = await compute(page, cursor, version);
     cache.set(page, fresh);
     return fresh;
   }
@@ -204,23 +205,24 @@ export function createLeaderboard(deps: LeaderboardDeps) {
   }
 
   /** A user's competition rank, from score_counts: the same cost at 1,000 or 1,000,000 users. */
-  function rankOf(user: Pick<User, 'status' | 'referralsCount'>): number | null {
+  async function rankOf(user: Pick<User, 'status' | 'referralsCount'>): Promise<number | null> {
     if (user.status !== 'active' || user.referralsCount < 1) return null;
-    return repo.countAbove(user.referralsCount) + 1;
+    return (await repo.countAbove(user.referralsCount)) + 1;
   }
 
   /**
    * The rows just above and below a ranked user, found by seeking both ways from their
    * own key: two index seeks and two score_counts lookups, whatever their depth.
    */
-  function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>) {
+  async function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>) {
     if (user.status !== 'active' || user.referralsCount < 1) return null;
     const key = keyOfUser(user);
     const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
-    const rows = [...repo.rankedBefore(key, AROUND), me, ...repo.rankedAfter(key, AROUND)];
-    const ranks = ranksOf(repo, rows);
+    const [before, after] = await Promise.all([repo.rankedBefore(key, AROUND), repo.rankedAfter(key, AROUND)]);
+    const rows = [...before, me, ...after];
+    const ranks = await ranksOf(repo, rows);
     const myIndex = rows.indexOf(me);
-    const top = getPage(1);
+    const top = await getPage(1);
     return {
       entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
       myIndex,

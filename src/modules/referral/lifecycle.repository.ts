@@ -1,5 +1,6 @@
 import { and, count, eq, gte, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
+import { exec } from '../../db/sql.js';
 import { referrals, users, userSignals, type Referral, type User } from '../../db/schema.js';
 
 /**
@@ -13,42 +14,41 @@ export type NewReferral = Pick<
   'referrerId' | 'referredUserId' | 'referredEmail' | 'source' | 'networkHash' | 'deviceHash' | 'emailAliasHash' | 'createdAt'
 >;
 
-export function insertReferralInTx(tx: Tx, row: NewReferral): Referral {
-  return tx
+export async function insertReferralInTx(tx: Tx, row: NewReferral): Promise<Referral> {
+  const [inserted] = await tx
     .insert(referrals)
     .values({ ...row, status: 'pending' })
-    .returning()
-    .get();
+    .returning();
+  return inserted!;
 }
 
-export const pendingReferralOfInTx = (tx: Tx, referredUserId: number): Referral | undefined =>
-  tx
-    .select()
-    .from(referrals)
-    .where(and(eq(referrals.referredUserId, referredUserId), eq(referrals.status, 'pending')))
-    .get();
-
-export const referralByIdInTx = (tx: Tx, id: number): Referral | undefined => tx.select().from(referrals).where(eq(referrals.id, id)).get();
+export const pendingReferralOfInTx = async (tx: Tx, referredUserId: number): Promise<Referral | undefined> =>
+  (
+    await tx
+      .select()
+      .from(referrals)
+      .where(and(eq(referrals.referredUserId, referredUserId), eq(referrals.status, 'pending')))
+      .limit(1)
+  )[0];
 
 /**
  * Credits a referral that is in one of `from`: the row and the referrer's count (and
  * "reached at" time) change together. Null when the row had already left those statuses
  * (a second confirmation, a double click on approve) or the referrer is not active.
  */
-export function creditInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Referral | null {
-  const referral = tx
+export async function creditInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Promise<Referral | null> {
+  const [referral] = await tx
     .update(referrals)
     .set({ status: 'credited', creditedAt: now, screenedAt: sql`coalesce(${referrals.screenedAt}, ${now.getTime()})` })
     .where(and(eq(referrals.id, id), inArray(referrals.status, [...from])))
-    .returning()
-    .get();
+    .returning();
   if (!referral) return null;
-  const bumped = tx
+  const bumped = await tx
     .update(users)
     .set({ referralsCount: sql`${users.referralsCount} + 1`, lastReferralAt: now })
     .where(and(eq(users.id, referral.referrerId), eq(users.status, 'active')))
-    .run();
-  if (bumped.changes !== 1) throw new ReferrerInactiveError();
+    .returning({ id: users.id });
+  if (bumped.length !== 1) throw new ReferrerInactiveError();
   return referral;
 }
 
@@ -60,22 +60,22 @@ export class ReferrerInactiveError extends Error {
   }
 }
 
-export function holdInTx(tx: Tx, id: number, reasons: readonly string[], now: Date): Referral | undefined {
-  return tx
+export async function holdInTx(tx: Tx, id: number, reasons: readonly string[], now: Date): Promise<Referral | undefined> {
+  const [held] = await tx
     .update(referrals)
     .set({ status: 'held', fraudReasons: reasons.join(','), screenedAt: now })
     .where(and(eq(referrals.id, id), eq(referrals.status, 'pending')))
-    .returning()
-    .get();
+    .returning();
+  return held;
 }
 
-export function rejectInTx(tx: Tx, id: number, now: Date): Referral | undefined {
-  return tx
+export async function rejectInTx(tx: Tx, id: number, now: Date): Promise<Referral | undefined> {
+  const [rejected] = await tx
     .update(referrals)
     .set({ status: 'rejected', rejectedAt: now })
     .where(and(eq(referrals.id, id), eq(referrals.status, 'held')))
-    .returning()
-    .get();
+    .returning();
+  return rejected;
 }
 
 /**
@@ -83,15 +83,14 @@ export function rejectInTx(tx: Tx, id: number, now: Date): Referral | undefined 
  * referrer's "reached at" time becomes that of their latest remaining credit, so ties
  * stay ordered by who reached the current count first.
  */
-export function revokeInTx(tx: Tx, id: number, now: Date): Referral | undefined {
-  const referral = tx
+export async function revokeInTx(tx: Tx, id: number, now: Date): Promise<Referral | undefined> {
+  const [referral] = await tx
     .update(referrals)
     .set({ status: 'revoked', revokedAt: now })
     .where(and(eq(referrals.id, id), eq(referrals.status, 'credited')))
-    .returning()
-    .get();
+    .returning();
   if (!referral) return undefined;
-  tx.run(sql`
+  await exec(tx, sql`
     update users set
       referrals_count = referrals_count - 1,
       last_referral_at = (select max(credited_at) from referrals where referrer_id = ${referral.referrerId} and status = 'credited')
@@ -100,11 +99,10 @@ export function revokeInTx(tx: Tx, id: number, now: Date): Referral | undefined 
 }
 
 /**
- * The queries the fraud screen runs inside the credit's transaction: index lookups only
- * (see the indexes on referrals and user_signals), prepared once, because building and
- * preparing a statement per call would cost more than the lookups themselves. SQLite has
- * one connection per process, so a statement prepared on it runs inside whatever
- * transaction is open on it.
+ * The queries the fraud screen runs: index lookups only (see the indexes on referrals and
+ * user_signals), prepared once, because building a statement per call would cost more
+ * than the lookups themselves. They read committed data, which is all the screen
+ * compares against: the referrer's past networks and devices and earlier referrals.
  */
 export function createScreenQueries(db: Db) {
   const p = sql.placeholder;
@@ -137,12 +135,12 @@ export function createScreenQueries(db: Db) {
     )
     .prepare();
   return {
-    referrer: (id: number): Pick<User, 'id' | 'email' | 'status'> | undefined => referrer.get({ id }),
-    userHasSignal: (userId: number, kind: 'network' | 'device', hash: string): boolean => signal.get({ userId, kind, hash }) !== undefined,
+    referrer: async (id: number): Promise<Pick<User, 'id' | 'email' | 'status'> | undefined> => referrer.get({ id }),
+    userHasSignal: async (userId: number, kind: 'network' | 'device', hash: string): Promise<boolean> => signal.get({ userId, kind, hash }) !== undefined,
     /** Another referral (of anyone) to the same canonical mailbox. */
-    aliasTaken: (emailAliasHash: string, exceptId: number): boolean => alias.get({ hash: emailAliasHash, exceptId }) !== undefined,
+    aliasTaken: async (emailAliasHash: string, exceptId: number): Promise<boolean> => alias.get({ hash: emailAliasHash, exceptId }) !== undefined,
     /** Referrals of one referrer from one network created in [since, the referral itself). */
-    earlierFromNetwork: (referral: Pick<Referral, 'id' | 'referrerId' | 'networkHash'>, since: Date): number =>
+    earlierFromNetwork: async (referral: Pick<Referral, 'id' | 'referrerId' | 'networkHash'>, since: Date): Promise<number> =>
       referral.networkHash === null
         ? 0
         : (earlier.get({ referrerId: referral.referrerId, networkHash: referral.networkHash, since: since.getTime(), id: referral.id })?.n ?? 0),
@@ -152,22 +150,24 @@ export function createScreenQueries(db: Db) {
 export type ScreenQueries = ReturnType<typeof createScreenQueries>;
 
 /** Remembers where a person was seen (sign-up, login), once per distinct network or device. */
-export function recordSignalsInTx(tx: Tx, userId: number, hashes: { networkHash: string | null; deviceHash: string | null }, now: Date): void {
+export async function recordSignalsInTx(tx: Tx, userId: number, hashes: { networkHash: string | null; deviceHash: string | null }, now: Date): Promise<void> {
   const rows = [
     hashes.networkHash ? { kind: 'network' as const, hash: hashes.networkHash } : null,
     hashes.deviceHash ? { kind: 'device' as const, hash: hashes.deviceHash } : null,
   ].filter((r) => r !== null);
   if (rows.length === 0) return;
-  tx.insert(userSignals)
+  await tx
+    .insert(userSignals)
     .values(rows.map((r) => ({ userId, ...r, firstSeenAt: now, lastSeenAt: now })))
-    .onConflictDoUpdate({ target: [userSignals.userId, userSignals.kind, userSignals.hash], set: { lastSeenAt: now } })
-    .run();
+    .onConflictDoUpdate({ target: [userSignals.userId, userSignals.kind, userSignals.hash], set: { lastSeenAt: now } });
 }
 
 /** Sets a user's referrer if they have none: false when another request got there first. */
-export const claimReferrerInTx = (tx: Tx, userId: number, referrerId: number): boolean =>
-  tx
-    .update(users)
-    .set({ referredById: referrerId })
-    .where(and(eq(users.id, userId), isNull(users.referredById)))
-    .run().changes === 1;
+export const claimReferrerInTx = async (tx: Tx, userId: number, referrerId: number): Promise<boolean> =>
+  (
+    await tx
+      .update(users)
+      .set({ referredById: referrerId })
+      .where(and(eq(users.id, userId), isNull(users.referredById)))
+      .returning({ id: users.id })
+  ).length === 1;

@@ -36,37 +36,37 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
   const { config, hash, rewards, notifications, screen: q } = deps;
 
   /** The signals that hold a referral back; empty means it is earned. Runs inside the credit's transaction. */
-  function screenInTx(referral: Referral): FraudReason[] {
-    const referrer = q.referrer(referral.referrerId);
+  async function screenInTx(referral: Referral): Promise<FraudReason[]> {
+    const referrer = await q.referrer(referral.referrerId);
     const reasons: FraudReason[] = [];
     if (!referrer || referrer.status !== 'active') reasons.push('referrer_disabled');
     if (!config.fraudScreen || !referrer) return reasons;
 
     const alias = referral.emailAliasHash;
-    if (alias && (alias === hash('email', canonicalEmail(referrer.email)) || q.aliasTaken(alias, referral.id))) reasons.push('email_alias');
+    if (alias && (alias === hash('email', canonicalEmail(referrer.email)) || (await q.aliasTaken(alias, referral.id)))) reasons.push('email_alias');
     if (isDisposableEmail(referral.referredEmail)) reasons.push('disposable_email');
-    if (referral.networkHash && q.userHasSignal(referrer.id, 'network', referral.networkHash)) reasons.push('same_network');
-    if (referral.deviceHash && q.userHasSignal(referrer.id, 'device', referral.deviceHash)) reasons.push('same_device');
+    if (referral.networkHash && (await q.userHasSignal(referrer.id, 'network', referral.networkHash))) reasons.push('same_network');
+    if (referral.deviceHash && (await q.userHasSignal(referrer.id, 'device', referral.deviceHash))) reasons.push('same_device');
     // Counted by creation time, so the answer does not depend on when the friend confirms.
     const since = new Date(referral.createdAt.getTime() - VELOCITY_WINDOW_MS);
-    if (q.earlierFromNetwork(referral, since) >= config.fraudVelocity) reasons.push('velocity');
+    if ((await q.earlierFromNetwork(referral, since)) >= config.fraudVelocity) reasons.push('velocity');
     return reasons;
   }
 
   /** Credits exactly once (count, rank, rewards, the referrer's email) or returns null. */
-  function creditOnceInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Referral | null {
-    const credited = creditInTx(tx, id, from, now);
+  async function creditOnceInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Promise<Referral | null> {
+    const credited = await creditInTx(tx, id, from, now);
     if (!credited) return null;
-    notifications.referralJoined(tx, credited);
-    rewards.onCreditedInTx(tx, credited, now);
+    await notifications.referralJoined(tx, credited);
+    await rewards.onCreditedInTx(tx, credited, now);
     return credited;
   }
 
   /** Screens a pending referral and settles it: credited when clean, held otherwise. */
-  function settleInTx(tx: Tx, referral: Referral, now: Date): Referral {
-    const reasons = screenInTx(referral);
-    if (reasons.length > 0) return holdInTx(tx, referral.id, reasons, now) ?? referral;
-    return creditOnceInTx(tx, referral.id, ['pending'], now) ?? referral;
+  async function settleInTx(tx: Tx, referral: Referral, now: Date): Promise<Referral> {
+    const reasons = await screenInTx(referral);
+    if (reasons.length > 0) return (await holdInTx(tx, referral.id, reasons, now)) ?? referral;
+    return (await creditOnceInTx(tx, referral.id, ['pending'], now)) ?? referral;
   }
 
   /** When a referral is screened: at once, or when the friend confirms their email. */
@@ -78,7 +78,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
      * Records a new referral (sign-up with a code, a code applied later) and, when
      * CREDIT_ON says this is the moment, screens and settles it in the same transaction.
      */
-    openInTx(
+    async openInTx(
       tx: Tx,
       input: {
         referrerId: number;
@@ -87,8 +87,8 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
         client: { networkHash: string | null; deviceHash: string | null };
         now: Date;
       },
-    ): Referral {
-      const referral = insertReferralInTx(tx, {
+    ): Promise<Referral> {
+      const referral = await insertReferralInTx(tx, {
         referrerId: input.referrerId,
         referredUserId: input.referred.id,
         referredEmail: input.referred.email,
@@ -106,16 +106,16 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
      * CREDIT_ON=conversion waits for the integration API's conversion report; until that
      * API exists it settles here too, like `verified`.
      */
-    onEmailVerifiedInTx(tx: Tx, userId: number, now: Date): Referral | null {
+    async onEmailVerifiedInTx(tx: Tx, userId: number, now: Date): Promise<Referral | null> {
       if (config.creditOn === 'signup') return null;
-      const pending = pendingReferralOfInTx(tx, userId);
+      const pending = await pendingReferralOfInTx(tx, userId);
       return pending ? settleInTx(tx, pending, now) : null;
     },
 
     /** An admin approves a held referral: credited exactly once, or 409. */
-    approveInTx(tx: Tx, id: number, now: Date): Referral {
+    async approveInTx(tx: Tx, id: number, now: Date): Promise<Referral> {
       try {
-        const credited = creditOnceInTx(tx, id, ['held'], now);
+        const credited = await creditOnceInTx(tx, id, ['held'], now);
         if (!credited) throw new AppError(409, 'This referral is not waiting for review.', { code: 'not_held' });
         return credited;
       } catch (err) {
@@ -127,17 +127,17 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
     },
 
     /** An admin rejects a held referral: no count changes. */
-    rejectInTx(tx: Tx, id: number, now: Date): Referral {
-      const rejected = rejectInTx(tx, id, now);
+    async rejectInTx(tx: Tx, id: number, now: Date): Promise<Referral> {
+      const rejected = await rejectInTx(tx, id, now);
       if (!rejected) throw new AppError(409, 'This referral is not waiting for review.', { code: 'not_held' });
       return rejected;
     },
 
     /** Takes back a credited referral, with any reward it no longer supports. */
-    revokeInTx(tx: Tx, id: number, now: Date): { referral: Referral; rewardsWithdrawn: number } {
-      const referral = revokeInTx(tx, id, now);
+    async revokeInTx(tx: Tx, id: number, now: Date): Promise<{ referral: Referral; rewardsWithdrawn: number }> {
+      const referral = await revokeInTx(tx, id, now);
       if (!referral) throw new AppError(409, 'Only a credited referral can be revoked.', { code: 'not_credited' });
-      return { referral, rewardsWithdrawn: rewards.onRevokedInTx(tx, referral.referrerId) };
+      return { referral, rewardsWithdrawn: await rewards.onRevokedInTx(tx, referral.referrerId) };
     },
 
     /** The screen alone, for the benchmark: what it adds to a credit. */

@@ -44,7 +44,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
     const key = clientKey(req.ip);
     await limits.clickIp.consume(key);
     const raw = typeof req.params.code === 'string' ? req.params.code : '';
-    const code = service.recordClick(raw.length <= 40 ? normalizeReferralCode(raw) : null, {
+    const code = await service.recordClick(raw.length <= 40 ? normalizeReferralCode(raw) : null, {
       key,
       userAgent: (req.get('user-agent') ?? '').slice(0, 512),
       viewerId: req.user?.id,
@@ -80,7 +80,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
       return;
     }
     try {
-      const { referrerName, status } = service.applyCode(user, parsed.data.referral_code, clientContext(req));
+      const { referrerName, status } = await service.applyCode(user, parsed.data.referral_code, clientContext(req));
       if (json) {
         res.status(200).json({ ok: true, referrer: { name: referrerName } });
         return;
@@ -119,15 +119,14 @@ export function createReferralController(deps: ReferralControllerDeps) {
         res.redirect(302, `/auth/login?next=${encodeURIComponent(req.originalUrl)}`);
         return;
       }
-      const around = leaderboard.around(user);
+      const around = await leaderboard.around(user);
       if (around) {
         res.render('referral/around.njk', { title: 'Your position', ...around });
         return;
       }
     }
     await limitDeepPage(req, query.page, query.cursor);
-    const rank = user ? leaderboard.rankOf(user) : null;
-    const page = leaderboard.getPage(query.page, query.cursor);
+    const [rank, page] = await Promise.all([user ? leaderboard.rankOf(user) : null, leaderboard.getPage(query.page, query.cursor)]);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
     deps.pageCache.render(req, res, page.page === 1 ? '/referral/leaderboard' : `/referral/leaderboard?page=${page.page}`, page.version, 'referral/leaderboard.njk', {
       title: 'Leaderboard',
@@ -144,7 +143,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
   const getApiLeaderboard: RequestHandler = async (req, res) => {
     const query = readQuery(req);
     await limitDeepPage(req, query.page);
-    res.json(publicPage(leaderboard.getPage(query.page)));
+    res.json(publicPage(await leaderboard.getPage(query.page)));
   };
 
   return { getClick, postProcessReferral, getLeaderboard, getApiLeaderboard };

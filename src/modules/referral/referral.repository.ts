@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, getTableName, gt, lte, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import type { Db, Tx } from '../../db/client.js';
+import { rows } from '../../db/sql.js';
 import { appState, referralClicks, referrals, scoreCounts, users } from '../../db/schema.js';
 
 export const REFERRER_INACTIVE = 'That referral code belongs to an account that is no longer active.';
@@ -141,71 +142,61 @@ export function createReferralRepository(db: Db) {
     .where(eq(referralClicks.referrerId, sql.placeholder('id')))
     .prepare();
 
-  const insertClickStmt = db
-    .insert(referralClicks)
-    .values({
-      referrerId: sql.placeholder('referrerId'),
-      ipHash: sql.placeholder('ipHash'),
-      userAgentHash: sql.placeholder('userAgentHash'),
-      createdAt: sql.placeholder('createdAt'),
-    })
-    .prepare();
-
   return {
     leaderboardVersion: (): number => (versionStmt.get() as number | undefined) ?? 0,
-    rankedPage: (offset: number, limit: number): RankedRow[] => pageStmt.all({ offset, limit }),
+    rankedPage: async (offset: number, limit: number): Promise<RankedRow[]> => pageStmt.all({ offset, limit }),
     /**
      * Up to `limit` ranked users in ranking order, starting `skip` rows into the tie group
      * of `score` and continuing into the lower scores when the group runs out. One read
      * transaction, so a user moving between groups meanwhile is neither lost nor doubled.
      */
-    rankedFromGroup(score: number, skip: number, limit: number): RankedRow[] {
+    async rankedFromGroup(score: number, skip: number, limit: number): Promise<RankedRow[]> {
       return db.transaction(() => {
         const rows = inGroupStmt.all({ referrals: score, offset: skip, limit });
         return rows.length < limit ? rows.concat(afterLowerScoresStmt.all({ referrals: score, limit: limit - rows.length })) : rows;
       });
     },
     /** Up to `limit` ranked users right after `key`, in ranking order. */
-    rankedAfter(key: RankKey, limit: number): RankedRow[] {
+    async rankedAfter(key: RankKey, limit: number): Promise<RankedRow[]> {
       const rows = afterSameScoreStmt.all(keyParams(key, limit));
       return rows.length < limit ? rows.concat(afterLowerScoresStmt.all(keyParams(key, limit - rows.length))) : rows;
     },
     /** Up to `limit` ranked users right before `key`, in ranking order. */
-    rankedBefore(key: RankKey, limit: number): RankedRow[] {
+    async rankedBefore(key: RankKey, limit: number): Promise<RankedRow[]> {
       const rows = beforeSameScoreStmt.all(keyParams(key, limit));
       const more = rows.length < limit ? beforeHigherScoresStmt.all(keyParams(key, limit - rows.length)) : [];
       return rows.concat(more).reverse();
     },
     /** Ranked users in all: a sum over score_counts, not a count over users. */
-    totalRanked: (): number => totalStmt.get()?.n ?? 0,
+    totalRanked: async (): Promise<number> => totalStmt.get()?.n ?? 0,
     /** score_counts rows with low < score <= high, highest first: the ranks of a window of rows. */
-    scoresBetween: (low: number, high: number): { score: number; users: number }[] => scoresBetweenStmt.all({ low, high }),
+    scoresBetween: async (low: number, high: number): Promise<{ score: number; users: number }[]> => scoresBetweenStmt.all({ low, high }),
     /** Every score_counts row, highest first: the size of every tie group. */
-    scoreGroups: (): { score: number; users: number }[] => scoresBetweenStmt.all({ low: 0, high: Number.MAX_SAFE_INTEGER }),
+    scoreGroups: async (): Promise<{ score: number; users: number }[]> => scoresBetweenStmt.all({ low: 0, high: Number.MAX_SAFE_INTEGER }),
     /** Ranked users with more referrals than this: one less than the competition rank. */
-    countAbove: (referralsCount: number): number => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
+    countAbove: async (referralsCount: number): Promise<number> => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
 
-    recordClick(click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date }): void {
-      insertClickStmt.run({ referrerId: click.referrerId, ipHash: click.ipHash, userAgentHash: click.userAgentHash, createdAt: click.at });
+    async recordClickInTx(tx: Tx, click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date }): Promise<void> {
+      await tx.insert(referralClicks).values({ referrerId: click.referrerId, ipHash: click.ipHash, userAgentHash: click.userAgentHash, createdAt: click.at });
     },
-    clicksFor: (referrerId: number): number => clicksStmt.get({ id: referrerId })?.n ?? 0,
+    clicksFor: async (referrerId: number): Promise<number> => clicksStmt.get({ id: referrerId })?.n ?? 0,
 
     /** People this user referred, newest first, each with the status of their referral. */
-    referredBy: (referrerId: number, limit: number) => referredByStmt.all({ id: referrerId, limit }),
+    referredBy: async (referrerId: number, limit: number) => referredByStmt.all({ id: referrerId, limit }),
 
     /** Referrals per day for one referrer since a date, for the dashboard chart. */
-    dailyCredited: (referrerId: number, since: Date) => dailyStmt.all({ id: referrerId, since: since.getTime() }),
+    dailyCredited: async (referrerId: number, since: Date) => dailyStmt.all({ id: referrerId, since: since.getTime() }),
 
     /** A referrer's referrals still waiting: for the friend's confirmation (pending) or for review (held). */
-    waitingFor(referrerId: number): { pending: number; held: number } {
+    async waitingFor(referrerId: number): Promise<{ pending: number; held: number }> {
       const counts = { pending: 0, held: 0 };
       for (const row of waitingStmt.all({ id: referrerId })) if (row.status === 'pending' || row.status === 'held') counts[row.status] = row.n;
       return counts;
     },
 
     /** True when `userId` sits anywhere above `referrerId` in the referral chain (a cycle). */
-    isAncestor(userId: number, referrerId: number): boolean {
-      const row = db.get<{ found: number }>(sql`
+    async isAncestor(userId: number, referrerId: number): Promise<boolean> {
+      const [row] = await rows<{ found: number }>(db, sql`
         with recursive chain(id, depth) as (
           select ${referrerId}, 0
           union all

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
-import type { Db } from '../../db/client.js';
+import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { UserRepository } from '../auth/auth.repository.js';
@@ -19,7 +19,7 @@ export const WINDOW_CLOSED = 'Codes can only be applied within 30 days of signin
 export const CYCLE = 'You referred this person (directly or through others), so they cannot be your referrer.';
 
 export interface ReferralServiceDeps {
-  db: Db;
+  database: Database;
   users: UserRepository;
   referrals: ReferralRepository;
   leaderboard: Leaderboard;
@@ -31,16 +31,17 @@ export interface ReferralServiceDeps {
 }
 
 export function createReferralService(deps: ReferralServiceDeps) {
-  const { db, users, referrals, leaderboard, clock, lifecycle } = deps;
+  const { database, users, referrals, leaderboard, clock, lifecycle } = deps;
   const hash = (value: string) => crypto.createHmac('sha256', deps.hashKey).update(value).digest('base64url').slice(0, 22);
 
   /** Counts a click on someone's link; returns the canonical code, or null if there is none. */
-  function recordClick(code: string | null, client: { key: string; userAgent: string; viewerId?: number }): string | null {
-    const referrer = code ? users.findByCode(code) : undefined;
+  async function recordClick(code: string | null, client: { key: string; userAgent: string; viewerId?: number }): Promise<string | null> {
+    const referrer = code ? await users.findByCode(code) : undefined;
     if (!referrer || referrer.status !== 'active') return null;
     // People checking their own link do not inflate their clicks.
     if (client.viewerId !== referrer.id) {
-      referrals.recordClick({ referrerId: referrer.id, ipHash: hash(client.key), userAgentHash: hash(client.userAgent), at: clock.now() });
+      const click = { referrerId: referrer.id, ipHash: hash(client.key), userAgentHash: hash(client.userAgent), at: clock.now() };
+      await database.transaction((tx) => referrals.recordClickInTx(tx, click));
     }
     return referrer.referralCode;
   }
@@ -56,23 +57,23 @@ export function createReferralService(deps: ReferralServiceDeps) {
    * the 30-day window, and cycles. The referral then starts its life like one made at
    * sign-up (pending until the person's email is confirmed, unless it already is).
    */
-  function applyCode(user: User, code: string, client: ClientContext = {}): { referrerName: string; status: string } {
+  async function applyCode(user: User, code: string, client: ClientContext = {}): Promise<{ referrerName: string; status: string }> {
     if (user.referredById !== null) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
     if (code === user.referralCode) throw badRequest(OWN_CODE, 'referral_code', 'own_code');
     if (clock.now().getTime() - user.createdAt.getTime() >= APPLY_WINDOW_MS) {
       throw new AppError(403, WINDOW_CLOSED, { code: 'window_closed', field: 'referral_code' });
     }
-    const referrer = users.findByCode(code);
+    const referrer = await users.findByCode(code);
     if (!referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
     if (referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
-    if (referrals.isAncestor(user.id, referrer.id)) throw badRequest(CYCLE, 'referral_code', 'cycle');
+    if (await referrals.isAncestor(user.id, referrer.id)) throw badRequest(CYCLE, 'referral_code', 'cycle');
 
     const hashes = hashClient(deps.hash, client);
     const now = clock.now();
-    const referral = db.transaction((tx) => {
+    const referral = await database.transaction(async (tx) => {
       // The conditional update is the lock: of ten simultaneous applies by one user,
       // exactly one finds referred_by_id still null.
-      if (!claimReferrerInTx(tx, user.id, referrer.id)) return null;
+      if (!(await claimReferrerInTx(tx, user.id, referrer.id))) return null;
       return lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'applied', client: hashes, now });
     });
     if (!referral) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
@@ -80,19 +81,23 @@ export function createReferralService(deps: ReferralServiceDeps) {
   }
 
   /** Everything the dashboard shows about a user's referrals. */
-  function dashboardStats(user: User) {
-    const clicks = referrals.clicksFor(user.id);
-    const referred = referrals.referredBy(user.id, 100);
-    const waiting = referrals.waitingFor(user.id);
+  async function dashboardStats(user: User) {
     const days = lastDays(clock.now(), 30);
+    const [clicks, referred, waiting, rank, daily] = await Promise.all([
+      referrals.clicksFor(user.id),
+      referrals.referredBy(user.id, 100),
+      referrals.waitingFor(user.id),
+      leaderboard.rankOf(user),
+      referrals.dailyCredited(user.id, new Date(`${days[0]}T00:00:00Z`)),
+    ]);
     return {
       clicks,
       conversion: clicks > 0 ? Math.min(1, user.referralsCount / clicks) : null,
       referred,
       waiting,
-      rank: leaderboard.rankOf(user),
+      rank,
       days,
-      daily: fillDays(days, referrals.dailyCredited(user.id, new Date(`${days[0]}T00:00:00Z`))),
+      daily: fillDays(days, daily),
     };
   }
 

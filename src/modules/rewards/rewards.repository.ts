@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { rewardTiers, userRewards, users, type RewardTier } from '../../db/schema.js';
 import type { Tx } from '../../db/client.js';
+import { exec, rows } from '../../db/sql.js';
 
 export interface TierInput {
   name: string;
@@ -15,8 +16,8 @@ export interface TierInput {
  * lost to a revocation). The UNIQUE (user, tier) index makes a second award impossible,
  * however many credits race. Returns the tiers newly awarded, for their emails.
  */
-export function awardReachedInTx(tx: Tx, userId: number, referralsCount: number, now: Date): RewardTier[] {
-  const awarded = tx.all<{ tier_id: number }>(sql`
+export async function awardReachedInTx(tx: Tx, userId: number, referralsCount: number, now: Date): Promise<RewardTier[]> {
+  const awarded = await rows<{ tier_id: number }>(tx, sql`
     insert into user_rewards (user_id, tier_id, status, awarded_at)
     select ${userId}, id, 'awarded', ${now.getTime()} from reward_tiers
     where active = 1 and threshold <= ${referralsCount}
@@ -28,30 +29,29 @@ export function awardReachedInTx(tx: Tx, userId: number, referralsCount: number,
     .select()
     .from(rewardTiers)
     .where(inArray(rewardTiers.id, awarded.map((a) => a.tier_id)))
-    .orderBy(asc(rewardTiers.threshold))
-    .all();
+    .orderBy(asc(rewardTiers.threshold));
 }
 
 /** After a revocation: unfulfilled rewards above the new count are withdrawn; fulfilled ones stay. */
-export function withdrawAboveInTx(tx: Tx, userId: number, referralsCount: number): number {
-  return tx.run(sql`
+export async function withdrawAboveInTx(tx: Tx, userId: number, referralsCount: number): Promise<number> {
+  return exec(tx, sql`
     update user_rewards set status = 'withdrawn'
     where user_id = ${userId} and status = 'awarded'
-      and tier_id in (select id from reward_tiers where threshold > ${referralsCount})`).changes;
+      and tier_id in (select id from reward_tiers where threshold > ${referralsCount})`);
 }
 
 export function createRewardsRepository(db: Db) {
   return {
-    listTiers: (): RewardTier[] => db.select().from(rewardTiers).orderBy(asc(rewardTiers.threshold)).all(),
-    tierById: (id: number): RewardTier | undefined => db.select().from(rewardTiers).where(eq(rewardTiers.id, id)).get(),
+    listTiers: async (): Promise<RewardTier[]> => db.select().from(rewardTiers).orderBy(asc(rewardTiers.threshold)),
+    tierById: async (id: number): Promise<RewardTier | undefined> => (await db.select().from(rewardTiers).where(eq(rewardTiers.id, id)).limit(1))[0],
 
-    createTierInTx: (tx: Tx, input: TierInput, now: Date): RewardTier =>
-      tx.insert(rewardTiers).values({ ...input, createdAt: now, updatedAt: now }).returning().get(),
-    updateTierInTx: (tx: Tx, id: number, input: TierInput, now: Date): RewardTier | undefined =>
-      tx.update(rewardTiers).set({ ...input, updatedAt: now }).where(eq(rewardTiers.id, id)).returning().get(),
+    createTierInTx: async (tx: Tx, input: TierInput, now: Date): Promise<RewardTier> =>
+      (await tx.insert(rewardTiers).values({ ...input, createdAt: now, updatedAt: now }).returning())[0]!,
+    updateTierInTx: async (tx: Tx, id: number, input: TierInput, now: Date): Promise<RewardTier | undefined> =>
+      (await tx.update(rewardTiers).set({ ...input, updatedAt: now }).where(eq(rewardTiers.id, id)).returning())[0],
 
     /** A user's rewards with their tier, highest threshold first; withdrawn ones left out. */
-    rewardsOf(userId: number) {
+    async rewardsOf(userId: number) {
       return db
         .select({
           id: userRewards.id,
@@ -65,36 +65,38 @@ export function createRewardsRepository(db: Db) {
         .from(userRewards)
         .innerJoin(rewardTiers, eq(rewardTiers.id, userRewards.tierId))
         .where(and(eq(userRewards.userId, userId), sql`${userRewards.status} <> 'withdrawn'`))
-        .orderBy(desc(rewardTiers.threshold))
-        .all();
+        .orderBy(desc(rewardTiers.threshold));
     },
 
     /** Marks an awarded reward fulfilled; returns its owner, or undefined if it was not awarded. */
-    fulfillInTx(tx: Tx, userRewardId: number, now: Date): { userId: number } | undefined {
-      return tx
+    async fulfillInTx(tx: Tx, userRewardId: number, now: Date): Promise<{ userId: number } | undefined> {
+      const [done] = await tx
         .update(userRewards)
         .set({ status: 'fulfilled', fulfilledAt: now })
         .where(and(eq(userRewards.id, userRewardId), eq(userRewards.status, 'awarded')))
-        .returning({ userId: userRewards.userId })
-        .get();
+        .returning({ userId: userRewards.userId });
+      return done;
     },
 
     /** The lowest active tier above a count: the next thing to aim for. */
-    nextTierAbove: (referralsCount: number): RewardTier | undefined =>
-      db
-        .select()
-        .from(rewardTiers)
-        .where(and(eq(rewardTiers.active, true), gt(rewardTiers.threshold, referralsCount)))
-        .orderBy(asc(rewardTiers.threshold))
-        .limit(1)
-        .get(),
+    nextTierAbove: async (referralsCount: number): Promise<RewardTier | undefined> =>
+      (
+        await db
+          .select()
+          .from(rewardTiers)
+          .where(and(eq(rewardTiers.active, true), gt(rewardTiers.threshold, referralsCount)))
+          .orderBy(asc(rewardTiers.threshold))
+          .limit(1)
+      )[0],
 
-    referralsCountInTx: (tx: Tx, userId: number): { count: number; name: string; email: string; emailVerifiedAt: Date | null } | undefined =>
-      tx
-        .select({ count: users.referralsCount, name: users.name, email: users.email, emailVerifiedAt: users.emailVerifiedAt })
-        .from(users)
-        .where(eq(users.id, userId))
-        .get(),
+    referralsCountInTx: async (tx: Tx, userId: number): Promise<{ count: number; name: string; email: string; emailVerifiedAt: Date | null } | undefined> =>
+      (
+        await tx
+          .select({ count: users.referralsCount, name: users.name, email: users.email, emailVerifiedAt: users.emailVerifiedAt })
+          .from(users)
+          .where(eq(users.id, userId))
+          .limit(1)
+      )[0],
   };
 }
 

@@ -11,7 +11,7 @@ export interface RewardsServiceDeps {
   repo: RewardsRepository;
   clock: Clock;
   /** Queues the "reward earned" email inside the credit's transaction. */
-  onAwarded?: (tx: Tx, user: { name: string; email: string; emailVerifiedAt: Date | null }, tier: RewardTier, now: Date) => void;
+  onAwarded?: (tx: Tx, user: { name: string; email: string; emailVerifiedAt: Date | null }, tier: RewardTier, now: Date) => Promise<void>;
 }
 
 export function createRewardsService(deps: RewardsServiceDeps) {
@@ -19,24 +19,25 @@ export function createRewardsService(deps: RewardsServiceDeps) {
 
   return {
     /** Runs inside the transaction that credits a referral: award and email together. */
-    onCreditedInTx(tx: Tx, referral: Referral, now: Date): void {
-      const referrer = repo.referralsCountInTx(tx, referral.referrerId);
+    async onCreditedInTx(tx: Tx, referral: Referral, now: Date): Promise<void> {
+      const referrer = await repo.referralsCountInTx(tx, referral.referrerId);
       if (!referrer) return;
-      for (const tier of awardReachedInTx(tx, referral.referrerId, referrer.count, now)) {
-        deps.onAwarded?.(tx, referrer, tier, now);
+      // One after the other: the statements of a unit of work share its connection.
+      for (const tier of await awardReachedInTx(tx, referral.referrerId, referrer.count, now)) {
+        await deps.onAwarded?.(tx, referrer, tier, now);
       }
     },
 
     /** Runs inside the transaction that revokes a referral. */
-    onRevokedInTx(tx: Tx, referrerId: number): number {
-      const referrer = repo.referralsCountInTx(tx, referrerId);
+    async onRevokedInTx(tx: Tx, referrerId: number): Promise<number> {
+      const referrer = await repo.referralsCountInTx(tx, referrerId);
       return referrer ? withdrawAboveInTx(tx, referrerId, referrer.count) : 0;
     },
 
     /** What the dashboard shows: rewards held and how far the next tier is. */
-    progressOf(user: { id: number; referralsCount: number }) {
-      const earned = repo.rewardsOf(user.id);
-      const next = repo.nextTierAbove(user.referralsCount);
+    async progressOf(user: { id: number; referralsCount: number }) {
+      const earned = await repo.rewardsOf(user.id);
+      const next = await repo.nextTierAbove(user.referralsCount);
       return {
         earned,
         next: next
@@ -52,18 +53,19 @@ export function createRewardsService(deps: RewardsServiceDeps) {
       };
     },
 
-    createTierInTx(tx: Tx, input: TierInput): RewardTier {
+    async createTierInTx(tx: Tx, input: TierInput): Promise<RewardTier> {
       try {
-        return repo.createTierInTx(tx, input, clock.now());
+        // Awaited here, so that the unique violation is caught below.
+        return await repo.createTierInTx(tx, input, clock.now());
       } catch (err) {
         if (uniqueViolation(err) === 'reward_tiers.threshold') throw conflict(THRESHOLD_TAKEN, 'threshold');
         throw err;
       }
     },
 
-    updateTierInTx(tx: Tx, id: number, input: TierInput): RewardTier {
+    async updateTierInTx(tx: Tx, id: number, input: TierInput): Promise<RewardTier> {
       try {
-        const tier = repo.updateTierInTx(tx, id, input, clock.now());
+        const tier = await repo.updateTierInTx(tx, id, input, clock.now());
         if (!tier) throw notFound('No such reward tier.');
         return tier;
       } catch (err) {

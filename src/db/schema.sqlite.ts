@@ -1,0 +1,286 @@
+import { desc, sql } from 'drizzle-orm';
+import { check, index, integer, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
+
+/** All tables. Columns are snake_case in SQLite and camelCase in TypeScript. */
+
+export const users = sqliteTable(
+  'users',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    email: text('email').notNull(),
+    emailNormalized: text('email_normalized').notNull().unique(),
+    passwordHash: text('password_hash').notNull(),
+    referralCode: text('referral_code').notNull().unique(),
+    referralsCount: integer('referrals_count').notNull().default(0),
+    referredById: integer('referred_by_id').references((): AnySQLiteColumn => users.id),
+    role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
+    status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
+    lastReferralAt: integer('last_referral_at', { mode: 'timestamp_ms' }),
+    /** Whether the user wants an email each time someone joins through their link. */
+    notifyReferrals: integer('notify_referrals', { mode: 'boolean' }).notNull().default(true),
+    /** When the person opened the confirmation link; null until then (see "Earned credit"). */
+    emailVerifiedAt: integer('email_verified_at', { mode: 'timestamp_ms' }),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [
+    index('users_referred_by_idx').on(t.referredById),
+    index('users_created_idx').on(t.createdAt),
+    // The leaderboard order, only over ranked users: a page is an index range, not a sort.
+    index('users_ranking_idx')
+      .on(desc(t.referralsCount), t.lastReferralAt, t.id)
+      .where(sql`status = 'active' and referrals_count > 0`),
+    check('users_role_check', sql`${t.role} in ('user', 'admin')`),
+    check('users_status_check', sql`${t.status} in ('active', 'disabled')`),
+    check('users_referrals_count_check', sql`${t.referralsCount} >= 0`),
+  ],
+);
+
+export const REFERRAL_STATUSES = ['pending', 'held', 'credited', 'rejected', 'revoked'] as const;
+export const REFERRAL_SOURCES = ['signup', 'applied', 'admin', 'api'] as const;
+
+/**
+ * One row per referred person (referred_user_id is UNIQUE: a person is referred once,
+ * ever). Only 'credited' rows count. A row is born 'pending' and is screened when it would
+ * be credited (see CREDIT_ON): clean → 'credited', any fraud signal → 'held' for an admin,
+ * who approves ('credited') or rejects ('rejected'). Revoking a credited row keeps it as
+ * 'revoked' for the audit trail.
+ *
+ * The screen's inputs are stored with the row as keyed hashes only: the network (/24 or
+ * /64) and device cookie of the request that created it, and the canonical email.
+ */
+export const referrals = sqliteTable(
+  'referrals',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    referrerId: integer('referrer_id')
+      .notNull()
+      .references(() => users.id),
+    referredUserId: integer('referred_user_id')
+      .notNull()
+      .unique()
+      .references(() => users.id),
+    referredEmail: text('referred_email').notNull(),
+    source: text('source', { enum: REFERRAL_SOURCES }).notNull(),
+    status: text('status', { enum: REFERRAL_STATUSES }).notNull().default('pending'),
+    /** Comma-separated reason codes of the fraud screen ('' when it found nothing). */
+    fraudReasons: text('fraud_reasons').notNull().default(''),
+    networkHash: text('network_hash'),
+    deviceHash: text('device_hash'),
+    emailAliasHash: text('email_alias_hash'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    screenedAt: integer('screened_at', { mode: 'timestamp_ms' }),
+    creditedAt: integer('credited_at', { mode: 'timestamp_ms' }),
+    rejectedAt: integer('rejected_at', { mode: 'timestamp_ms' }),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('referrals_referrer_created_idx').on(t.referrerId, t.createdAt),
+    index('referrals_referrer_status_idx').on(t.referrerId, t.status),
+    index('referrals_status_created_idx').on(t.status, t.createdAt),
+    index('referrals_created_idx').on(t.createdAt),
+    // The velocity signal: one referrer's referrals from one network in the last hour.
+    index('referrals_velocity_idx').on(t.referrerId, t.networkHash, t.createdAt),
+    index('referrals_email_alias_idx').on(t.emailAliasHash),
+    check('referrals_source_check', sql`${t.source} in ('signup', 'applied', 'admin', 'api')`),
+    check('referrals_status_check', sql`${t.status} in ('pending', 'held', 'credited', 'rejected', 'revoked')`),
+    check('referrals_not_self_check', sql`${t.referrerId} <> ${t.referredUserId}`),
+  ],
+);
+
+/**
+ * Where a person has been seen (network /24 or /64, device cookie), as keyed hashes, from
+ * sign-up and every login: what the fraud screen compares a referred friend against.
+ */
+export const userSignals = sqliteTable(
+  'user_signals',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['network', 'device'] }).notNull(),
+    hash: text('hash').notNull(),
+    firstSeenAt: integer('first_seen_at', { mode: 'timestamp_ms' }).notNull(),
+    lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [
+    uniqueIndex('user_signals_user_kind_hash_unique').on(t.userId, t.kind, t.hash),
+    check('user_signals_kind_check', sql`${t.kind} in ('network', 'device')`),
+  ],
+);
+
+/**
+ * Clicks on /r/:code. The client address and user agent are kept only as keyed hashes:
+ * enough to spot one device clicking a link a thousand times, useless to identify anyone.
+ */
+export const referralClicks = sqliteTable(
+  'referral_clicks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    referrerId: integer('referrer_id')
+      .notNull()
+      .references(() => users.id),
+    ipHash: text('ip_hash').notNull(),
+    userAgentHash: text('user_agent_hash').notNull(),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('referral_clicks_referrer_created_idx').on(t.referrerId, t.createdAt), index('referral_clicks_created_idx').on(t.createdAt)],
+);
+
+/**
+ * Small shared counters. 'leaderboard_version' is bumped by a trigger (migration
+ * 0002) whenever a ranked user's count, status, name or timing changes; every worker
+ * compares it with its cached pages, so a change shows everywhere on the next request.
+ */
+export const appState = sqliteTable('app_state', {
+  key: text('key').primaryKey(),
+  value: integer('value').notNull().default(0),
+});
+
+export const TOKEN_PURPOSES = ['password_reset', 'email_verify'] as const;
+export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
+
+/**
+ * Single-use tokens sent by email (password reset, email confirmation), stored only as
+ * SHA-256 hashes: a database leak yields no usable link. used_at marks a token spent (by
+ * use, or voided by a newer one of the same purpose).
+ */
+export const userTokens = sqliteTable(
+  'user_tokens',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose', { enum: TOKEN_PURPOSES }).notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+    usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [
+    index('user_tokens_user_purpose_idx').on(t.userId, t.purpose),
+    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify')`),
+  ],
+);
+
+/**
+ * The email outbox. A row is written in the same transaction as the event that causes
+ * it, already rendered, and a background deliverer sends it. `locked_until` is a lease:
+ * a worker that claims a row owns it until then, so two workers never send one row.
+ */
+export const emailOutbox = sqliteTable(
+  'email_outbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    kind: text('kind').notNull(),
+    toAddress: text('to_address').notNull(),
+    subject: text('subject').notNull(),
+    textBody: text('text_body').notNull(),
+    htmlBody: text('html_body').notNull(),
+    messageId: text('message_id').notNull().unique(),
+    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }).notNull(),
+    lockedUntil: integer('locked_until', { mode: 'timestamp_ms' }),
+    lastError: text('last_error'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('email_outbox_due_idx').on(t.status, t.nextAttemptAt),
+    check('email_outbox_status_check', sql`${t.status} in ('pending', 'sending', 'sent', 'failed')`),
+  ],
+);
+
+/** Reward tiers: reaching `threshold` credited referrals earns the tier (once per user). */
+export const rewardTiers = sqliteTable(
+  'reward_tiers',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    threshold: integer('threshold').notNull().unique(),
+    active: integer('active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [check('reward_tiers_threshold_check', sql`${t.threshold} >= 1`)],
+);
+
+/**
+ * A tier earned by a user. UNIQUE (user, tier): awarded once, whatever the concurrency.
+ * 'withdrawn' = a revocation took the user back below the threshold before fulfilment.
+ */
+export const userRewards = sqliteTable(
+  'user_rewards',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id),
+    tierId: integer('tier_id')
+      .notNull()
+      .references(() => rewardTiers.id),
+    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] }).notNull().default('awarded'),
+    awardedAt: integer('awarded_at', { mode: 'timestamp_ms' }).notNull(),
+    fulfilledAt: integer('fulfilled_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    uniqueIndex('user_rewards_user_tier_unique').on(t.userId, t.tierId),
+    check('user_rewards_status_check', sql`${t.status} in ('awarded', 'fulfilled', 'withdrawn')`),
+  ],
+);
+
+/** Every admin action: who, what, on what, when; written in the action's transaction. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    actorId: integer('actor_id').references(() => users.id),
+    action: text('action').notNull(),
+    targetType: text('target_type').notNull(),
+    targetId: integer('target_id'),
+    details: text('details').notNull().default('{}'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('audit_log_created_idx').on(t.createdAt)],
+);
+
+/**
+ * How many ranked users (active, at least one referral) hold each referral count. A rank
+ * is 1 + the users on higher scores: a sum over a few hundred distinct scores whatever
+ * the number of users. Kept exact by triggers (migration 0007) in the same statement,
+ * hence the same transaction, as every change of a user's count or status.
+ */
+export const scoreCounts = sqliteTable('score_counts', {
+  score: integer('score').primaryKey(),
+  users: integer('users').notNull().default(0),
+});
+
+/** express-session rows; user_id lets every session of one user be revoked at once. */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    sid: text('sid').primaryKey(),
+    userId: integer('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: integer('expires_at').notNull(),
+    data: text('data').notNull(),
+  },
+  (t) => [index('sessions_expires_at_idx').on(t.expiresAt), index('sessions_user_id_idx').on(t.userId)],
+);
+
+/** Counters for rate-limiter-flexible's SQLite store, shared by every worker process. */
+export const rateLimits = sqliteTable('rate_limits', {
+  key: text('key').primaryKey(),
+  points: integer('points').notNull().default(0),
+  expire: integer('expire'),
+});
+
+export type User = typeof users.$inferSelect;
+export type NewUser = typeof users.$inferInsert;
+export type Referral = typeof referrals.$inferSelect;
+export type OutboxRow = typeof emailOutbox.$inferSelect;
+export type RewardTier = typeof rewardTiers.$inferSelect;
+export type UserReward = typeof userRewards.$inferSelect;

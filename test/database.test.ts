@@ -1,0 +1,71 @@
+import { count, eq } from 'drizzle-orm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { users } from '../src/db/schema.js';
+import { freshDatabase } from './helpers/app.js';
+import { insertUser } from './helpers/factories.js';
+
+// The async unit of work over synchronous better-sqlite3: the pitfall is another
+// request's code running while a unit of work awaits. These tests make a unit of work
+// wait a real timer (a macrotask, when any other code may run) and look from outside.
+const { database } = freshDatabase();
+afterAll(() => database.close());
+
+const usersNamed = async (name: string) => (await database.db.select({ n: count() }).from(users).where(eq(users.name, name)))[0]!.n;
+const newUser = (name: string, email: string) => ({
+  name,
+  email,
+  emailNormalized: email,
+  passwordHash: 'x',
+  referralCode: email.slice(0, 8).toUpperCase().padEnd(8, 'Z'),
+  createdAt: new Date(),
+});
+
+describe('Database.transaction on SQLite', () => {
+  it('never shows a unit of work’s uncommitted rows to reads outside it', async () => {
+    let seenDuring = -1;
+    await database.transaction(async (tx) => {
+      await tx.insert(users).values(newUser('Uncommitted', 'uncommitted@db.test'));
+      await sleep(20);
+      seenDuring = await usersNamed('Uncommitted');
+    });
+    expect(seenDuring).toBe(0);
+    expect(await usersNamed('Uncommitted')).toBe(1);
+  });
+
+  it('runs units of work one at a time, so one that fails takes nothing of another with it', async () => {
+    const order: string[] = [];
+    const failing = database.transaction(async (tx) => {
+      order.push('a:start');
+      await tx.insert(users).values(newUser('Rolled back', 'rolledback@db.test'));
+      await sleep(30);
+      order.push('a:throw');
+      throw new Error('boom');
+    });
+    const other = database.transaction(async (tx) => {
+      order.push('b:start');
+      await tx.insert(users).values(newUser('Kept', 'kept@db.test'));
+      order.push('b:end');
+    });
+    await expect(failing).rejects.toThrow('boom');
+    await other;
+    expect(order).toEqual(['a:start', 'a:throw', 'b:start', 'b:end']);
+    expect(await usersNamed('Rolled back')).toBe(0);
+    expect(await usersNamed('Kept')).toBe(1);
+  });
+
+  it('keeps counts exact when fifty units of work increment one row concurrently', async () => {
+    const user = insertUser(database.db, { name: 'Counter' });
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        database.transaction(async (tx) => {
+          const [row] = await tx.select({ n: users.referralsCount }).from(users).where(eq(users.id, user.id));
+          await sleep(1);
+          await tx.update(users).set({ referralsCount: row!.n + 1 }).where(eq(users.id, user.id));
+        }),
+      ),
+    );
+    const [after] = await database.db.select({ n: users.referralsCount }).from(users).where(eq(users.id, user.id));
+    expect(after!.n).toBe(50);
+  });
+});
