@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { freePort } from '../test/helpers/net.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -59,13 +60,36 @@ function run(core: string, args: string[], env: Record<string, string> = {}): Pr
   });
 }
 
-async function seed(users: number): Promise<string> {
+type Engine = 'sqlite' | 'postgres';
+/** A seeded database: a SQLite file, or a PostgreSQL database (BENCH_PG_URL's server). */
+interface Target {
+  engine: Engine;
+  file: string;
+  url?: string;
+}
+const PG_SERVER = (process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
+const engines = (process.argv.find((a) => a.startsWith('--engines='))?.slice(10).split(',') ?? ['sqlite', 'postgres']) as Engine[];
+
+const envOf = (t: Target): Record<string, string> => ({ DATABASE_FILE: t.file, ...(t.url ? { DATABASE_URL: t.url } : {}) });
+
+async function seed(users: number, engine: Engine): Promise<Target> {
   const file = path.join(dataDir, `${users}.db`);
-  if (reuse && fs.existsSync(file)) return file;
-  process.stdout.write(`seeding ${users.toLocaleString('en-US')} users… `);
-  const out = await run(SERVER_CORE, ['dist/cli/seed.js', '--users', String(users), '--force', '--password', PASSWORD], { DATABASE_FILE: file, BCRYPT_COST: String(COST) });
+  const target: Target = engine === 'sqlite' ? { engine, file } : { engine, file, url: `${PG_SERVER}/referral_bench_${users}` };
+  if (engine === 'postgres') {
+    const admin = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
+    await admin.connect();
+    const exists = (await admin.query('select 1 from pg_database where datname = $1', [`referral_bench_${users}`])).rowCount === 1;
+    if (!(reuse && exists)) {
+      await admin.query(`drop database if exists referral_bench_${users} with (force)`);
+      await admin.query(`create database referral_bench_${users}`);
+    }
+    await admin.end();
+    if (reuse && exists) return target;
+  } else if (reuse && fs.existsSync(file)) return target;
+  process.stdout.write(`seeding ${users.toLocaleString('en-US')} users (${engine})… `);
+  const out = await run(SERVER_CORE, ['dist/cli/seed.js', '--users', String(users), '--password', PASSWORD, ...(engine === 'sqlite' ? ['--force'] : [])], { ...envOf(target), BCRYPT_COST: String(COST) });
   process.stdout.write(`${out.split('\n')[0]}\n`);
-  return file;
+  return target;
 }
 
 interface Server {
@@ -80,7 +104,7 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-async function startServer(dbFile: string, env: Record<string, string> = {}): Promise<Server> {
+async function startServer(target: Target, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   // The same V8 flag as `npm start` (a smaller young generation keeps RSS down).
   const [cmd, argv] = pinned(SERVER_CORE, ['--max-semi-space-size=8', 'dist/server.js']);
@@ -91,7 +115,7 @@ async function startServer(dbFile: string, env: Record<string, string> = {}): Pr
       NODE_ENV: 'development',
       PORT: String(port),
       HOST: '127.0.0.1',
-      DATABASE_FILE: dbFile,
+      ...envOf(target),
       SESSION_SECRET: 'benchmark-secret-benchmark-secret-0123456',
       BCRYPT_COST: String(COST),
       RATE_LIMITS: 'false',
@@ -147,13 +171,24 @@ async function sessionFor(base: string, email: string): Promise<string> {
 }
 
 /** A user in the middle of the ranking: the median ranked user by position. */
-function midRanked(dbFile: string): { email: string; referrals: number; rank: number } {
-  const db = new Database(dbFile, { readonly: true });
-  const total = (db.prepare("select count(*) as n from users where status = 'active' and referrals_count > 0").get() as { n: number }).n;
-  const row = db
-    .prepare("select email, referrals_count from users where status = 'active' and referrals_count > 0 order by referrals_count desc, last_referral_at, id limit 1 offset ?")
-    .get(Math.floor(total / 2)) as { email: string; referrals_count: number };
-  const above = (db.prepare("select count(*) as n from users where status = 'active' and referrals_count > ?").get(row.referrals_count) as { n: number }).n;
+async function midRanked(target: Target): Promise<{ email: string; referrals: number; rank: number }> {
+  const ranked = "from users where status = 'active' and referrals_count > 0";
+  if (target.url) {
+    const client = new pg.Client({ connectionString: target.url });
+    await client.connect();
+    try {
+      const total = Number((await client.query(`select count(*) as n ${ranked}`)).rows[0].n);
+      const row = (await client.query(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset $1`, [Math.floor(total / 2)])).rows[0] as { email: string; referrals_count: number };
+      const above = Number((await client.query(`select count(*) as n ${ranked} and referrals_count > $1`, [row.referrals_count])).rows[0].n);
+      return { email: row.email, referrals: row.referrals_count, rank: above + 1 };
+    } finally {
+      await client.end();
+    }
+  }
+  const db = new Database(target.file, { readonly: true });
+  const total = (db.prepare(`select count(*) as n ${ranked}`).get() as { n: number }).n;
+  const row = db.prepare(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset ?`).get(Math.floor(total / 2)) as { email: string; referrals_count: number };
+  const above = (db.prepare(`select count(*) as n ${ranked} and referrals_count > ?`).get(row.referrals_count) as { n: number }).n;
   db.close();
   return { email: row.email, referrals: row.referrals_count, rank: above + 1 };
 }
@@ -184,6 +219,7 @@ function checkStatuses(label: string, loads: Load[], expected: string) {
 }
 
 interface Row {
+  engine?: string;
   metric: string;
   detail: string;
   ratio: number;
@@ -195,8 +231,17 @@ async function main() {
   fs.mkdirSync(dataDir, { recursive: true });
   const started = Date.now();
   const rows: Row[] = [];
-  const small = await seed(SMALL);
-  const large = await seed(LARGE);
+  for (const engine of engines) {
+    const small = await seed(SMALL, engine);
+    const large = await seed(LARGE, engine);
+    const before = rows.length;
+    await measureEngine(small, large, rows);
+    for (const r of rows.slice(before)) r.engine = engine === 'sqlite' ? 'SQLite' : 'PostgreSQL';
+  }
+  report(rows, started);
+}
+
+async function measureEngine(small: Target, large: Target, rows: Row[]): Promise<void> {
   const sizes = `${LARGE.toLocaleString('en-US')} vs ${SMALL.toLocaleString('en-US')} users`;
 
   // 1. Cached page 1 against a bare Express route sending the same bytes.
@@ -239,8 +284,8 @@ async function main() {
       pass: pageRatio >= 0.9,
     });
 
-    const userSmall = midRanked(small);
-    const userLarge = midRanked(large);
+    const userSmall = await midRanked(small);
+    const userLarge = await midRanked(large);
     const cookieSmall = await sessionFor(a.base, userSmall.email);
     const cookieLarge = await sessionFor(b.base, userLarge.email);
     const [dashSmall, dashLarge] = await sideBySide(
@@ -263,8 +308,8 @@ async function main() {
   // The fraud screen inside the credit transaction: its cost per credit, in process, at
   // both sizes (the databases are left as they were: each run rolls back).
   if (want('screen')) {
-    const measure = async (file: string) =>
-      JSON.parse(await run(SERVER_CORE, ['--import', 'tsx', 'bench/screen.ts', file, quick ? '500' : '2000'])) as {
+    const measure = async (file: Target) =>
+      JSON.parse(await run(SERVER_CORE, ['--import', 'tsx', 'bench/screen.ts', file.url ?? file.file, quick ? '500' : '2000'])) as {
         users: number;
         settleOnUs: number;
         settleOffUs: number;
@@ -286,7 +331,7 @@ async function main() {
   let rss = 0;
   {
     const app = await startServer(large);
-    const user = midRanked(large);
+    const user = await midRanked(large);
     const cookie = await sessionFor(app.base, user.email);
     if (want('around')) {
       const [around, page1] = await sideBySide(
@@ -372,11 +417,14 @@ async function main() {
     await app.stop();
   }
 
+}
+
+function report(rows: Row[], started: number): void {
   const cell = (r: Row) => (r.metric.startsWith('RSS') ? `${r.ratio.toFixed(0)} MB` : r.metric.endsWith('(ms)') ? `${r.ratio.toFixed(3)} ms` : r.ratio.toFixed(2));
   const table = [
-    '| Measure | Measured | Ratio | Target | Met |',
-    '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.metric} | ${r.detail} | ${cell(r)} | ${r.target} | ${r.pass ? 'yes' : '**no**'} |`),
+    '| Engine | Measure | Measured | Ratio | Target | Met |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.engine ?? ''} | ${r.metric} | ${r.detail} | ${cell(r)} | ${r.target} | ${r.pass ? 'yes' : '**no**'} |`),
   ].join('\n');
   console.log(`\n${table}\n`);
   if (quick || only) {

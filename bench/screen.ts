@@ -8,12 +8,11 @@
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
 import type { Tx } from '../src/db/client.js';
-import { openSqlite } from '../src/db/database.js';
+import { openDatabase } from '../src/db/database.js';
 import { referrals, users } from '../src/db/schema.js';
 import { createMailTemplates } from '../src/modules/mail/mail.templates.js';
 import { createNotifications } from '../src/modules/mail/notifications.js';
 import { createSignalHasher } from '../src/modules/referral/fraud.js';
-import { createScreenQueries } from '../src/modules/referral/lifecycle.repository.js';
 import { createReferralLifecycle } from '../src/modules/referral/lifecycle.service.js';
 import { createRewardsRepository } from '../src/modules/rewards/rewards.repository.js';
 import { createRewardsService } from '../src/modules/rewards/rewards.service.js';
@@ -24,16 +23,16 @@ const [file, creditsArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: bench/screen.ts <database file> <credits>');
 const credits = Number(creditsArg ?? 2000);
 
-const database = openSqlite(file);
+// A SQLite file, or a postgres:// URL.
+const database = openDatabase(file.startsWith('postgres') ? { databaseUrl: file, databaseFile: '' } : { databaseFile: file });
 const db = database.db;
-const config = loadConfig({ NODE_ENV: 'test', DATABASE_FILE: file, SESSION_SECRET: 'benchmark-secret-benchmark-secret-0123456' });
+const config = loadConfig({ NODE_ENV: 'test', DATABASE_FILE: 'unused.db', SESSION_SECRET: 'benchmark-secret-benchmark-secret-0123456' });
 const notifications = createNotifications({ templates: createMailTemplates(), config });
 const rewardsRepo = createRewardsRepository(db);
 const rewards = createRewardsService({ repo: rewardsRepo, clock: systemClock, onAwarded: (tx, u, tier, now) => notifications.rewardEarned(tx, u, tier, now) });
 const hash = createSignalHasher(config.sessionSecret);
-const screen = createScreenQueries(db);
 const lifecycle = (fraudScreen: boolean) =>
-  createReferralLifecycle({ config: { creditOn: 'verified', fraudScreen, fraudVelocity: 5 }, hash, rewards, notifications, screen });
+  createReferralLifecycle({ config: { creditOn: 'verified', fraudScreen, fraudVelocity: 5 }, hash, rewards, notifications });
 
 const total = (await db.select({ n: count() }).from(users))[0]!.n;
 class Rollback extends Error {}
@@ -61,7 +60,7 @@ async function timed(fraudScreen: boolean, seed: number): Promise<{ settleUs: nu
           .values({ referrerId, referredUserId: referred!.id, referredEmail: email, source: 'signup', status: 'pending', ...client, emailAliasHash: hash('email', email), createdAt: now })
           .returning();
         const a = performance.now();
-        await life.screen(pending!);
+        await life.screen(tx, pending!);
         const b = performance.now();
         await life.onEmailVerifiedInTx(tx, referred!.id, now);
         const c = performance.now();

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { SessionStore } from './db/session-store.js';
-import type { SqliteDatabase } from './db/database.js';
+import type { AppDatabase } from './db/database.js';
 import { csrfProtection, exposeCsrfToken } from './http/csrf.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { readFlash } from './http/flash.js';
@@ -35,7 +35,6 @@ import { createNotifications } from './modules/mail/notifications.js';
 import { createOutboxRepository } from './modules/mail/outbox.repository.js';
 import { createTransportFromConfig, type MailTransport } from './modules/mail/transport.js';
 import { createSignalHasher } from './modules/referral/fraud.js';
-import { createScreenQueries } from './modules/referral/lifecycle.repository.js';
 import { createReferralLifecycle } from './modules/referral/lifecycle.service.js';
 import { createLeaderboard } from './modules/referral/leaderboard.js';
 import { createReferralController } from './modules/referral/referral.controller.js';
@@ -45,8 +44,8 @@ import { createReferralService } from './modules/referral/referral.service.js';
 
 export interface AppDeps {
   config: Config;
-  /** The database (SQLite for now); the app never opens or closes it. */
-  database: SqliteDatabase;
+  /** SQLite or PostgreSQL; the app never opens or closes it. */
+  database: AppDatabase;
   logger: Logger;
   clock: Clock;
   /** Where email goes; by default SMTP_URL, or .eml files under data/mail/. */
@@ -91,7 +90,7 @@ export function createApp(deps: AppDeps): App {
     onAwarded: (tx, user, tier, now) => notifications.rewardEarned(tx, user, tier, now),
   });
   const signalHash = createSignalHasher(config.sessionSecret);
-  const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications, screen: createScreenQueries(db) });
+  const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications });
   const referrals = createReferralService({
     database,
     users,

@@ -18,6 +18,7 @@ const EnvSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().trim().min(1).optional(),
     DATABASE_FILE: z.string().trim().min(1).default('data/app.db'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
     BASE_URL: z
       .url({ protocol: /^https?$/ })
       .default('http://localhost:3000')
@@ -69,6 +70,8 @@ export interface Config {
   readonly port: number;
   readonly host: string | undefined;
   readonly databaseFile: string;
+  /** PostgreSQL instead of the SQLite file, when set. */
+  readonly databaseUrl: string | undefined;
   readonly baseUrl: string;
   readonly sessionSecret: string;
   readonly sessionMaxAgeMs: number;
@@ -136,6 +139,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     host: env.HOST,
     databaseFile,
+    databaseUrl: env.DATABASE_URL,
     baseUrl: env.BASE_URL,
     sessionSecret,
     sessionMaxAgeMs: env.SESSION_MAX_AGE_DAYS * 24 * 60 * 60 * 1000,

@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openSqlite } from './db/database.js';
-import { migrateFile } from './db/migrate.js';
+import { openDatabase } from './db/database.js';
+import { migrateConfigured } from './db/migrate.js';
 import { createLogger } from './http/logging.js';
 
 /** Start-up only: configuration, migrations, listen, and graceful stops and restarts. */
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
 
   if (cluster.isPrimary) {
     // Migrations run once, before any worker opens the database.
-    await migrateFile(config.databaseFile);
+    await migrateConfigured(config);
   }
   if (config.webConcurrency > 1 && cluster.isPrimary) runPrimary(config, logger);
   else runWorker(config, logger);
@@ -40,13 +40,15 @@ async function main(): Promise<void> {
  * accepting, lets in-flight requests finish, stops the deliverer, closes the database.
  */
 function runWorker(config: Config, logger: Logger): void {
-  const database = openSqlite(config.databaseFile);
+  const database = openDatabase(config);
   const { app, deliverer, close } = createApp({ config, database, logger, clock: systemClock });
   deliverer.start();
 
-  const onListening = () => {
+  // Express 5 also calls this on a listen error, which the 'error' handler below reports.
+  const onListening = (err?: Error) => {
+    if (err) return;
     const { port } = server.address() as AddressInfo;
-    logger.info({ port, database: config.databaseFile, baseUrl: config.baseUrl, worker: cluster.worker?.id }, `Referral System listening on port ${port}`);
+    logger.info({ port, database: config.databaseUrl ? 'postgres' : config.databaseFile, baseUrl: config.baseUrl, worker: cluster.worker?.id }, `Referral System listening on port ${port}`);
   };
   // Without HOST, Node listens on every interface (IPv6 and IPv4 where available).
   const server = config.host ? app.listen(config.port, config.host, onListening) : app.listen(config.port, onListening);

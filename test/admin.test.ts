@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rewardTiers, users as usersTable, type NewUser } from '../src/db/schema.js';
 import { csvCell } from '../src/modules/admin/csv.js';
 import { projectRoot } from '../src/paths.js';
 import { freshDatabase, makeTestApp, tempDir, type TestApp } from './helpers/app.js';
-import { countOf, insertUser } from './helpers/factories.js';
+import { countOf, insertUser, one, openDatabaseOf, query } from './helpers/db.js';
 import { csrfFor, login, signup, uniqueEmail } from './helpers/forms.js';
 
 const ADMIN = 'boss@example.com';
@@ -27,13 +28,18 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const row = <T>(sqlText: string, ...params: unknown[]) => t.db.$client.prepare(sqlText).get(...params) as T;
+/** The first row of a raw query, which the test expects to exist. */
+async function row<T>(sqlText: string, ...params: unknown[]): Promise<T> {
+  const found = await one<T>(t.db, sqlText, ...params);
+  if (!found) throw new Error(`no row for: ${sqlText}`);
+  return found;
+}
 
 async function referrerWithFriends(n: number, name = 'Referrer') {
   const agent = t.request();
   const email = uniqueEmail('referrer');
   await signup(agent, { email, name });
-  const ref = row<{ id: number; referral_code: string }>('select id, referral_code from users where email_normalized = ?', email);
+  const ref = await row<{ id: number; referral_code: string }>('select id, referral_code from users where email_normalized = ?', email);
   for (let i = 0; i < n; i++) await signup(t.request(), { name: `${name} friend ${i}`, referral_code: ref.referral_code });
   return { agent, email, id: ref.id, code: ref.referral_code };
 }
@@ -53,10 +59,10 @@ describe('access control', () => {
   });
 
   it.each(POST_ROUTES)('POST %s answers 403 to a non-admin with a valid CSRF token and changes nothing', async (route) => {
-    const before = countOf(t.db, 'select count(*) from audit_log');
+    const before = await countOf(t.db, 'select count(*) from audit_log');
     const res = await user.post(route).type('form').send({ _csrf: userToken, name: 'x', threshold: '7' });
     expect(res.status).toBe(403);
-    expect(countOf(t.db, 'select count(*) from audit_log')).toBe(before);
+    expect(await countOf(t.db, 'select count(*) from audit_log')).toBe(before);
   });
 
   it.each(POST_ROUTES)('POST %s answers 403 to an admin without a CSRF token', async (route) => {
@@ -70,7 +76,7 @@ describe('access control', () => {
   });
 
   it('promotes an ADMIN_EMAILS account at login, not only at sign-up', async () => {
-    insertUser(t.db, { email: 'other-boss@example.com' });
+    await insertUser(t.db, { email: 'other-boss@example.com' });
     const agent = t.request();
     expect((await login(agent, 'other-boss@example.com')).status).toBe(303);
     expect((await agent.get('/admin')).status).toBe(200);
@@ -86,8 +92,8 @@ describe('overview', () => {
     const ref = await referrerWithFriends(2, 'Overview Olga');
     await t.request().get(`/r/${ref.code}`);
     const res = await admin.get('/admin');
-    const users = countOf(t.db, 'select count(*) from users');
-    const credited = countOf(t.db, "select count(*) from referrals where status = 'credited'");
+    const users = await countOf(t.db, 'select count(*) from users');
+    const credited = await countOf(t.db, "select count(*) from referrals where status = 'credited'");
     expect(res.text).toMatch(new RegExp(`data-stat="users">${users}<`));
     expect(res.text).toMatch(new RegExp(`data-stat="credited">${credited}<`));
     expect(res.text).toMatch(/<svg[^>]+role="img"/);
@@ -100,7 +106,7 @@ describe('overview', () => {
 
 describe('users', () => {
   it('pages the list with "page N of M" and working previous/next links', async () => {
-    for (let i = 0; i < 30; i++) insertUser(t.db, { name: `Pager Person ${i}`, email: `pager${i}@pages.test` });
+    for (let i = 0; i < 30; i++) await insertUser(t.db, { name: `Pager Person ${i}`, email: `pager${i}@pages.test` });
     const first = await admin.get('/admin/users?q=pages.test');
     expect(first.text).toContain('Page 1 of 2 (30 in all)');
     expect(first.text).toContain('href="/admin/users?page=2&amp;q=pages.test" rel="next"');
@@ -111,8 +117,8 @@ describe('users', () => {
   });
 
   it('searches by name and email, treating % and _ literally', async () => {
-    insertUser(t.db, { name: 'Zebedee Searchable', email: 'zeb@search.test' });
-    insertUser(t.db, { name: 'Per%cent_Name', email: 'pct@search.test' });
+    await insertUser(t.db, { name: 'Zebedee Searchable', email: 'zeb@search.test' });
+    await insertUser(t.db, { name: 'Per%cent_Name', email: 'pct@search.test' });
     const byName = await admin.get('/admin/users?q=zebedee');
     expect(byName.text).toContain('Zebedee Searchable');
     expect(byName.text).not.toContain('Per%cent_Name');
@@ -145,11 +151,11 @@ describe('users', () => {
     const res = await admin.post(`/admin/users/${ref.id}/disable`).type('form').send({ _csrf: adminToken });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe(`/admin/users/${ref.id}`);
-    expect(countOf(t.db, 'select count(*) from sessions where user_id = ?', ref.id)).toBe(0);
+    expect(await countOf(t.db, 'select count(*) from sessions where user_id = ?', ref.id)).toBe(0);
     expect((await ref.agent.get('/dashboard')).status).toBe(302);
     expect((await login(t.request(), ref.email)).status).toBe(401);
     expect((await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name)).not.toContain('Disabled Dan');
-    const audit = row<{ action: string; actor_id: number }>("select * from audit_log where target_type = 'user' and target_id = ? order by id desc", ref.id);
+    const audit = await row<{ action: string; actor_id: number }>("select * from audit_log where target_type = 'user' and target_id = ? order by id desc", ref.id);
     expect(audit.action).toBe('user.disable');
 
     expect((await admin.post(`/admin/users/${ref.id}/enable`).type('form').send({ _csrf: adminToken })).status).toBe(303);
@@ -158,10 +164,10 @@ describe('users', () => {
   });
 
   it('refuses to let an admin disable their own account', async () => {
-    const me = row<{ id: number }>('select id from users where email_normalized = ?', ADMIN);
+    const me = await row<{ id: number }>('select id from users where email_normalized = ?', ADMIN);
     const res = await admin.post(`/admin/users/${me.id}/disable`).type('form').send({ _csrf: adminToken });
     expect(res.status).toBe(400);
-    expect(row<{ status: string }>('select status from users where id = ?', me.id).status).toBe('active');
+    expect((await row<{ status: string }>('select status from users where id = ?', me.id)).status).toBe('active');
   });
 });
 
@@ -177,50 +183,46 @@ describe('referrals', () => {
 
   it('revokes in one transaction: status, count, last_referral_at, reward withdrawal and audit', async () => {
     const ref = await referrerWithFriends(3, 'Revoked Rob');
-    const rewardsBefore = t.db.$client
-      .prepare("select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold")
-      .all(ref.id);
+    const rewardsBefore = await query(t.db, 'select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold', ref.id);
     expect(rewardsBefore).toEqual([
       { threshold: 1, status: 'awarded' },
       { threshold: 3, status: 'awarded' },
     ]);
-    const latest = row<{ id: number }>('select id from referrals where referrer_id = ? order by id desc', ref.id);
+    const latest = await row<{ id: number }>('select id from referrals where referrer_id = ? order by id desc', ref.id);
     const res = await admin.post(`/admin/referrals/${latest.id}/revoke`).type('form').send({ _csrf: adminToken, return_to: '/admin/referrals' });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/admin/referrals');
-    const after = row<{ referrals_count: number; last_referral_at: number }>('select referrals_count, last_referral_at from users where id = ?', ref.id);
+    const after = await row<{ referrals_count: number; last_referral_at: number }>('select referrals_count, last_referral_at from users where id = ?', ref.id);
     expect(after.referrals_count).toBe(2);
-    const second = row<{ created_at: number }>("select max(created_at) as created_at from referrals where referrer_id = ? and status = 'credited'", ref.id);
+    const second = await row<{ created_at: number }>("select max(created_at) as created_at from referrals where referrer_id = ? and status = 'credited'", ref.id);
     expect(after.last_referral_at).toBe(second.created_at);
-    expect(row<{ status: string }>('select status from referrals where id = ?', latest.id).status).toBe('revoked');
-    const rewardsAfter = t.db.$client
-      .prepare("select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold")
-      .all(ref.id);
+    expect((await row<{ status: string }>('select status from referrals where id = ?', latest.id)).status).toBe('revoked');
+    const rewardsAfter = await query(t.db, 'select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold', ref.id);
     expect(rewardsAfter).toEqual([
       { threshold: 1, status: 'awarded' },
       { threshold: 3, status: 'withdrawn' },
     ]);
-    expect(row<{ action: string }>("select action from audit_log where target_type = 'referral' and target_id = ?", latest.id).action).toBe('referral.revoke');
+    expect((await row<{ action: string }>("select action from audit_log where target_type = 'referral' and target_id = ?", latest.id)).action).toBe('referral.revoke');
     const again = await admin.post(`/admin/referrals/${latest.id}/revoke`).type('form').send({ _csrf: adminToken });
     expect(again.status).toBe(409);
-    expect(row<{ referrals_count: number }>('select referrals_count from users where id = ?', ref.id).referrals_count).toBe(2);
+    expect((await row<{ referrals_count: number }>('select referrals_count from users where id = ?', ref.id)).referrals_count).toBe(2);
   });
 
   it('keeps a fulfilled reward when a revocation takes the count below it', async () => {
     const ref = await referrerWithFriends(1, 'Fulfilled Flo');
-    const reward = row<{ id: number }>('select id from user_rewards where user_id = ?', ref.id);
+    const reward = await row<{ id: number }>('select id from user_rewards where user_id = ?', ref.id);
     const done = await admin.post(`/admin/user-rewards/${reward.id}/fulfill`).type('form').send({ _csrf: adminToken });
     expect(done.status).toBe(303);
     expect((await admin.post(`/admin/user-rewards/${reward.id}/fulfill`).type('form').send({ _csrf: adminToken })).status).toBe(409);
-    const referral = row<{ id: number }>('select id from referrals where referrer_id = ?', ref.id);
+    const referral = await row<{ id: number }>('select id from referrals where referrer_id = ?', ref.id);
     await admin.post(`/admin/referrals/${referral.id}/revoke`).type('form').send({ _csrf: adminToken });
-    expect(row<{ status: string }>('select status from user_rewards where id = ?', reward.id).status).toBe('fulfilled');
+    expect((await row<{ status: string }>('select status from user_rewards where id = ?', reward.id)).status).toBe('fulfilled');
     expect((await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name)).not.toContain('Fulfilled Flo');
   });
 
   it('ignores a return_to outside the admin area', async () => {
     const ref = await referrerWithFriends(1, 'Return Ray');
-    const referral = row<{ id: number }>('select id from referrals where referrer_id = ?', ref.id);
+    const referral = await row<{ id: number }>('select id from referrals where referrer_id = ?', ref.id);
     const res = await admin.post(`/admin/referrals/${referral.id}/revoke`).type('form').send({ _csrf: adminToken, return_to: 'https://evil.example/admin' });
     expect(res.headers.location).toBe(`/admin/users/${ref.id}`);
   });
@@ -230,9 +232,9 @@ describe('reward tiers', () => {
   it('creates a tier and audits it', async () => {
     const res = await admin.post('/admin/rewards').type('form').send({ _csrf: adminToken, name: 'Mega fan', description: 'A signed poster', threshold: '50', active: 'on' });
     expect(res.status).toBe(303);
-    const tier = row<{ id: number; active: number }>('select * from reward_tiers where threshold = 50');
-    expect(tier.active).toBe(1);
-    expect(row<{ action: string }>("select action from audit_log where target_type = 'reward_tier' and target_id = ?", tier.id).action).toBe('tier.create');
+    const [tier] = await t.db.select().from(rewardTiers).where(eq(rewardTiers.threshold, 50));
+    expect(tier!.active).toBe(true);
+    expect((await row<{ action: string }>("select action from audit_log where target_type = 'reward_tier' and target_id = ?", tier!.id)).action).toBe('tier.create');
   });
 
   it.each([
@@ -245,11 +247,11 @@ describe('reward tiers', () => {
     [{ name: 'x'.repeat(81), threshold: '2' }, 'name'],
     [{ name: 'Bad active', threshold: '2', active: 'yes please' }, 'active'],
   ])('answers 400 with a field error for %j', async (fields, field) => {
-    const before = countOf(t.db, 'select count(*) from reward_tiers');
+    const before = await countOf(t.db, 'select count(*) from reward_tiers');
     const res = await admin.post('/admin/rewards').type('form').send({ _csrf: adminToken, ...fields });
     expect(res.status).toBe(400);
     expect(res.text).toMatch(new RegExp(`id="e-${field}"`));
-    expect(countOf(t.db, 'select count(*) from reward_tiers')).toBe(before);
+    expect(await countOf(t.db, 'select count(*) from reward_tiers')).toBe(before);
   });
 
   it('answers 400 for arrays and 409 for a threshold already in use', async () => {
@@ -261,12 +263,14 @@ describe('reward tiers', () => {
   });
 
   it('updates and deactivates a tier, which then stops being awarded', async () => {
-    const tier = row<{ id: number }>('select id from reward_tiers where threshold = 1');
+    const tier = await row<{ id: number }>('select id from reward_tiers where threshold = 1');
     const res = await admin.post(`/admin/rewards/${tier.id}`).type('form').send({ _csrf: adminToken, name: 'First friend (retired)', description: '', threshold: '1' });
     expect(res.status).toBe(303);
-    expect(row<{ active: number; name: string }>('select active, name from reward_tiers where id = ?', tier.id)).toEqual({ active: 0, name: 'First friend (retired)' });
+    expect(await t.db.select({ active: rewardTiers.active, name: rewardTiers.name }).from(rewardTiers).where(eq(rewardTiers.id, tier.id))).toEqual([
+      { active: false, name: 'First friend (retired)' },
+    ]);
     const ref = await referrerWithFriends(1, 'After Deactivation');
-    expect(countOf(t.db, 'select count(*) from user_rewards where user_id = ?', ref.id)).toBe(0);
+    expect(await countOf(t.db, 'select count(*) from user_rewards where user_id = ?', ref.id)).toBe(0);
     await admin.post(`/admin/rewards/${tier.id}`).type('form').send({ _csrf: adminToken, name: 'First friend', description: '', threshold: '1', active: 'on' });
     expect((await admin.post('/admin/rewards/99999').type('form').send({ _csrf: adminToken, name: 'X', threshold: '77' })).status).toBe(404);
   });
@@ -274,10 +278,10 @@ describe('reward tiers', () => {
 
 describe('CSV exports', () => {
   it('streams users as text/csv with a header, no password hashes, and neutralised formulas', async () => {
-    insertUser(t.db, { name: '=HYPERLINK("http://evil.example","click")', email: 'formula@csv.test' });
-    insertUser(t.db, { name: '+1 555 0100', email: 'plus@csv.test' });
-    insertUser(t.db, { name: '@SUM(A1:A9)', email: 'at@csv.test' });
-    insertUser(t.db, { name: '-2+3', email: 'minus@csv.test' });
+    await insertUser(t.db, { name: '=HYPERLINK("http://evil.example","click")', email: 'formula@csv.test' });
+    await insertUser(t.db, { name: '+1 555 0100', email: 'plus@csv.test' });
+    await insertUser(t.db, { name: '@SUM(A1:A9)', email: 'at@csv.test' });
+    await insertUser(t.db, { name: '-2+3', email: 'minus@csv.test' });
     const res = await admin.get('/admin/export/users.csv').buffer(true);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
@@ -291,17 +295,17 @@ describe('CSV exports', () => {
     expect(text).toContain("'@SUM(A1:A9)");
     expect(text).toContain("'-2+3");
     const lines = text.trim().split('\r\n');
-    expect(lines.length - 1).toBe(countOf(t.db, 'select count(*) from users'));
+    expect(lines.length - 1).toBe(await countOf(t.db, 'select count(*) from users'));
   });
 
   it('exports every row across many chunks', async () => {
-    const before = countOf(t.db, 'select count(*) from users');
-    const insert = t.db.$client.prepare(
-      "insert into users (name, email, email_normalized, password_hash, referral_code, created_at) values (?, ?, ?, 'x', ?, 0)",
-    );
-    t.db.$client.transaction(() => {
-      for (let i = 0; i < 2500; i++) insert.run(`Bulk ${i}`, `bulk${i}@csv.test`, `bulk${i}@csv.test`, `B${String(i).padStart(7, '0')}`);
-    })();
+    const before = await countOf(t.db, 'select count(*) from users');
+    const bulk = Array.from({ length: 2500 }, (_, i): NewUser => {
+      const email = `bulk${i}@csv.test`;
+      return { name: `Bulk ${i}`, email, emailNormalized: email, passwordHash: 'x', referralCode: `B${String(i).padStart(7, '0')}`, createdAt: new Date(0) };
+    });
+    // In batches: one statement may bind at most 32,766 values on SQLite.
+    for (let i = 0; i < bulk.length; i += 500) await t.db.insert(usersTable).values(bulk.slice(i, i + 500));
     const res = await admin.get('/admin/export/users.csv').buffer(true);
     expect(res.text.trim().split('\r\n').length - 1).toBe(before + 2500);
   });
@@ -309,7 +313,7 @@ describe('CSV exports', () => {
   it('exports referrals with a header row', async () => {
     const res = await admin.get('/admin/export/referrals.csv').buffer(true);
     expect(res.text.split('\r\n')[0]).toBe('id,referrer_id,referred_user_id,referred_email,source,status,fraud_reasons,created_at,credited_at,revoked_at');
-    expect(res.text.trim().split('\r\n').length - 1).toBe(countOf(t.db, 'select count(*) from referrals'));
+    expect(res.text.trim().split('\r\n').length - 1).toBe(await countOf(t.db, 'select count(*) from referrals'));
   });
 
   it('neutralises every risky first character and quotes separators', () => {
@@ -333,25 +337,39 @@ describe('audit log page', () => {
 
 describe('npm run admin:create', () => {
   const run = promisify(execFile);
-  const cli = (dbFile: string, ...args: string[]) =>
+  const cli = (target: { dbFile: string; databaseUrl?: string }, ...args: string[]) =>
     run(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/cli/admin-create.ts'), ...args], {
       cwd: projectRoot,
-      env: { PATH: process.env.PATH, DATABASE_FILE: dbFile, BCRYPT_COST: '4', SESSION_SECRET: 'cli-secret-cli-secret-cli-secret-0123' },
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_FILE: target.dbFile,
+        ...(target.databaseUrl ? { DATABASE_URL: target.databaseUrl } : {}),
+        BCRYPT_COST: '4',
+        SESSION_SECRET: 'cli-secret-cli-secret-cli-secret-0123',
+      },
     });
 
   it('creates an admin with a generated password, and promotes an existing account', async () => {
     const dir = tempDir();
-    const { database, file } = freshDatabase(dir);
+    const { database, file, url, drop } = freshDatabase(dir);
     await database.close();
-    const created = await cli(file, '--email', 'Cli.Admin@Example.com', '--name', 'Cli Admin');
-    expect(created.stdout).toContain('Created admin Cli.Admin@Example.com');
-    expect(created.stdout).toMatch(/Password \(shown once/);
-    const check = new Database(file, { readonly: true });
-    expect(check.prepare('select role from users where email_normalized = ?').get('cli.admin@example.com')).toEqual({ role: 'admin' });
-    check.close();
+    const target = { dbFile: file, databaseUrl: url };
+    try {
+      const created = await cli(target, '--email', 'Cli.Admin@Example.com', '--name', 'Cli Admin');
+      expect(created.stdout).toContain('Created admin Cli.Admin@Example.com');
+      expect(created.stdout).toMatch(/Password \(shown once/);
+      const check = openDatabaseOf(target);
+      try {
+        expect(await one(check.db, 'select role from users where email_normalized = ?', 'cli.admin@example.com')).toEqual({ role: 'admin' });
+      } finally {
+        await check.close();
+      }
 
-    const again = await cli(file, '--email', 'cli.admin@example.com');
-    expect(again.stdout).toContain('is now an admin');
-    await expect(cli(file, '--email', 'not-an-email')).rejects.toMatchObject({ code: 2 });
+      const again = await cli(target, '--email', 'cli.admin@example.com');
+      expect(again.stdout).toContain('is now an admin');
+      await expect(cli(target, '--email', 'not-an-email')).rejects.toMatchObject({ code: 2 });
+    } finally {
+      drop();
+    }
   }, 30_000);
 });

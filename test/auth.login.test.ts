@@ -12,8 +12,8 @@ import {
   setCookieLine,
   setUserStatus,
   signCookie,
-  userByEmail,
 } from './helpers/extra.js';
+import { userByEmail } from './helpers/db.js';
 
 // The real hasher, with every bcrypt comparison recorded (whether it had a real hash).
 const realHasher = createBcryptHasher({ cost: 4, concurrency: 2 });
@@ -57,7 +57,7 @@ describe('POST /auth/login', () => {
     const dash = await agent.get('/dashboard');
     expect(dash.status).toBe(200);
     expect(dash.text).toContain('Member Mo');
-    expect(dash.text).toContain(`http://localhost:3000/r/${userByEmail(t, email)!.referral_code}`);
+    expect(dash.text).toContain(`http://localhost:3000/r/${(await userByEmail(t.db, email))!.referralCode}`);
   });
 
   it('shows a flash message on the dashboard after logging in', async () => {
@@ -181,7 +181,7 @@ describe('POST /auth/login', () => {
   it('refuses a disabled account even with the right password', async () => {
     const disabled = uniqueEmail('disabled');
     await signup(t.request(), { email: disabled });
-    setUserStatus(t, disabled, 'disabled');
+    await setUserStatus(t, disabled, 'disabled');
     const agent = t.request();
     const res = await login(agent, disabled);
     expect(res.status).toBe(401);
@@ -193,7 +193,7 @@ describe('POST /auth/login', () => {
     const agent = t.request();
     await signup(agent, { email: victim });
     expect((await agent.get('/dashboard')).status).toBe(200);
-    setUserStatus(t, victim, 'disabled');
+    await setUserStatus(t, victim, 'disabled');
     const res = await agent.get('/dashboard');
     expect(res.status).toBe(302);
     expect(res.headers.location).toBe('/auth/login?next=%2Fdashboard');
@@ -219,15 +219,15 @@ describe('sessions', () => {
     expect(after).toBeDefined();
     expect(after).not.toBe(before);
     // The planted id is worthless: it neither exists nor authenticates.
-    expect(sessionRow(t, sessionIdOf(before!))).toBeUndefined();
+    expect(await sessionRow(t, sessionIdOf(before!))).toBeUndefined();
     const replay = await bare(t).get('/dashboard').set('Cookie', `sid=${before}`);
     expect(replay.status).toBe(302);
   });
 
-  it('stores the login session in SQLite linked to the user', async () => {
+  it('stores the login session in the database linked to the user', async () => {
     const res = await login(t.request(), email);
     const sid = sessionIdOf(cookieValue(res, 'sid')!);
-    expect(sessionRow(t, sid)?.user_id).toBe(userByEmail(t, email)!.id);
+    expect((await sessionRow(t, sid))?.userId).toBe((await userByEmail(t.db, email))!.id);
   });
 
   it('sets the session cookie httpOnly, SameSite=Lax, Path=/ and not Secure outside production', async () => {
@@ -247,7 +247,7 @@ describe('sessions', () => {
     const out = await agent.post('/auth/logout').type('form').send({ _csrf });
     expect(out.status).toBe(303);
     expect(out.headers.location).toBe('/');
-    expect(sessionRow(t, sessionIdOf(cookie))).toBeUndefined();
+    expect(await sessionRow(t, sessionIdOf(cookie))).toBeUndefined();
     const replay = await bare(t).get('/dashboard').set('Cookie', `sid=${cookie}`);
     expect(replay.status).toBe(302);
     expect(replay.headers.location).toBe('/auth/login?next=%2Fdashboard');

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTestApp } from './helpers/app.js';
 import { csrfFor, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
-import { countUsers, fieldError, formError, inputValue, setCookieLine, userByEmail } from './helpers/extra.js';
+import { userByEmail } from './helpers/db.js';
+import { countUsers, fieldError, formError, inputValue, setCookieLine } from './helpers/extra.js';
 
 const t = makeTestApp();
 afterAll(() => t.close());
@@ -15,7 +16,7 @@ describe('POST /auth/signup: success', () => {
     const res = await signup(agent, { name: 'Ada Lovelace', email });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/auth/signup/success');
-    expect(countUsers(t, email)).toBe(1);
+    expect(await countUsers(t, email)).toBe(1);
     const dash = await agent.get('/dashboard');
     expect(dash.status).toBe(200);
     expect(dash.text).toContain('Ada Lovelace');
@@ -36,10 +37,10 @@ describe('POST /auth/signup: success', () => {
     await signup(agent, { email });
     const page = await agent.get('/auth/signup/success');
     expect(page.status).toBe(200);
-    const row = userByEmail(t, email)!;
-    expect(row.referral_code).toMatch(CODE);
-    expect(page.text).toContain(row.referral_code);
-    expect(page.text).toContain(`http://localhost:3000/r/${row.referral_code}`);
+    const row = (await userByEmail(t.db, email))!;
+    expect(row.referralCode).toMatch(CODE);
+    expect(page.text).toContain(row.referralCode);
+    expect(page.text).toContain(`http://localhost:3000/r/${row.referralCode}`);
   });
 
   it('shows a welcome flash message on the page after the redirect, once', async () => {
@@ -58,7 +59,7 @@ describe('POST /auth/signup: success', () => {
     const eb = uniqueEmail('codeb');
     await signup(a, { email: ea });
     await signup(b, { email: eb });
-    expect(userByEmail(t, ea)!.referral_code).not.toBe(userByEmail(t, eb)!.referral_code);
+    expect((await userByEmail(t.db, ea))!.referralCode).not.toBe((await userByEmail(t.db, eb))!.referralCode);
   });
 
   it('sends anonymous visitors of the success page to the login form', async () => {
@@ -70,9 +71,9 @@ describe('POST /auth/signup: success', () => {
   it('stores a bcrypt hash, never the password itself', async () => {
     const email = uniqueEmail('hash');
     await signup(t.request(), { email });
-    const row = userByEmail(t, email)!;
-    expect(row.password_hash).not.toContain(STRONG_PASSWORD);
-    expect(row.password_hash).toMatch(/^\$2[aby]\$04\$/);
+    const row = (await userByEmail(t.db, email))!;
+    expect(row.passwordHash).not.toContain(STRONG_PASSWORD);
+    expect(row.passwordHash).toMatch(/^\$2[aby]\$04\$/);
   });
 });
 
@@ -85,7 +86,7 @@ describe('POST /auth/signup: validation', () => {
     expect(inputValue(res.text, 'name')).toBe('Grace Hopper');
     expect(inputValue(res.text, 'email')).toBe('grace.hopper@example.com');
     expect(res.text).not.toContain('Zq9xwKp');
-    expect(countUsers(t, 'grace.hopper@example.com')).toBe(0);
+    expect(await countUsers(t, 'grace.hopper@example.com')).toBe(0);
   });
 
   it('reports a missing name and an invalid email as separate field errors', async () => {
@@ -101,7 +102,7 @@ describe('POST /auth/signup: validation', () => {
     const res = await signup(t.request(), { email, password: 'abcdefg' });
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'password')).toBeDefined();
-    expect(countUsers(t, email)).toBe(0);
+    expect(await countUsers(t, email)).toBe(0);
   });
 
   it('refuses a 73-byte UTF-8 password with a message about the 72-byte limit', async () => {
@@ -111,7 +112,7 @@ describe('POST /auth/signup: validation', () => {
     const res = await signup(t.request(), { email, password });
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'password')).toMatch(/72 bytes/);
-    expect(countUsers(t, email)).toBe(0);
+    expect(await countUsers(t, email)).toBe(0);
   });
 
   it("refuses a password of 37 'é' (74 bytes, only 37 characters)", async () => {
@@ -137,7 +138,7 @@ describe('POST /auth/signup: validation', () => {
     const res = await signup(t.request(), { email, password });
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'password')).toMatch(/common/i);
-    expect(countUsers(t, email)).toBe(0);
+    expect(await countUsers(t, email)).toBe(0);
   });
 
   it('refuses a name longer than 60 characters', async () => {
@@ -152,7 +153,7 @@ describe('POST /auth/signup: validation', () => {
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'referral_code')).toBeDefined();
     expect(inputValue(res.text, 'referral_code')).toBe('XYZ');
-    expect(countUsers(t, email)).toBe(0);
+    expect(await countUsers(t, email)).toBe(0);
   });
 
   it('refuses a well-formed referral code that belongs to nobody with a 400 field error', async () => {
@@ -160,13 +161,13 @@ describe('POST /auth/signup: validation', () => {
     const res = await signup(t.request(), { email, referral_code: 'ZZZZ2345' });
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'referral_code')).toMatch(/does not exist|unknown|not.*valid/i);
-    expect(countUsers(t, email)).toBe(0);
+    expect(await countUsers(t, email)).toBe(0);
   });
 
   it("accepts another member's real referral code", async () => {
     const referrerEmail = uniqueEmail('referrer');
     await signup(t.request(), { email: referrerEmail });
-    const code = userByEmail(t, referrerEmail)!.referral_code;
+    const code = (await userByEmail(t.db, referrerEmail))!.referralCode;
     const res = await signup(t.request(), { referral_code: code.toLowerCase() });
     expect(res.status).toBe(303);
   });
@@ -176,7 +177,7 @@ describe('POST /auth/signup: emails', () => {
   it('stores the email trimmed and keeps its case for display', async () => {
     const res = await signup(t.request(), { email: '  Trim.Me@Example.COM  ' });
     expect(res.status).toBe(303);
-    const row = userByEmail(t, 'trim.me@example.com')!;
+    const row = (await userByEmail(t.db, 'trim.me@example.com'))!;
     expect(row).toBeDefined();
     expect(row.email).toBe('Trim.Me@Example.COM');
   });
@@ -186,7 +187,7 @@ describe('POST /auth/signup: emails', () => {
     expect(first.status).toBe(303);
     const second = await signup(t.request(), { email: 'foo@x.com' });
     expect(second.status).toBe(409);
-    expect(countUsers(t, 'foo@x.com')).toBe(1);
+    expect(await countUsers(t, 'foo@x.com')).toBe(1);
   });
 
   it('keeps +tags: ada+promo@ and ada@ are different accounts', async () => {
@@ -194,7 +195,7 @@ describe('POST /auth/signup: emails', () => {
     const b = await signup(t.request(), { email: 'ada.tag+promo@example.org' });
     expect(a.status).toBe(303);
     expect(b.status).toBe(303);
-    expect(userByEmail(t, 'ada.tag+promo@example.org')?.email).toBe('ada.tag+promo@example.org');
+    expect((await userByEmail(t.db, 'ada.tag+promo@example.org'))?.email).toBe('ada.tag+promo@example.org');
   });
 
   it.each([
@@ -203,11 +204,11 @@ describe('POST /auth/signup: emails', () => {
     ['a tab', 'tab\t@example.com'],
     ['a NUL byte', 'nul\u0000@example.com'],
   ])('refuses an email with %s with 400', async (_label, email) => {
-    const before = countUsers(t);
+    const before = await countUsers(t);
     const res = await signup(t.request(), { email });
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'email')).toBeDefined();
-    expect(countUsers(t)).toBe(before);
+    expect(await countUsers(t)).toBe(before);
   });
 
   it('returns 409 with a message when the email is taken, and creates no second account', async () => {
@@ -217,8 +218,8 @@ describe('POST /auth/signup: emails', () => {
     expect(res.status).toBe(409);
     expect(fieldError(res.text, 'email')).toMatch(/already exists/i);
     expect(inputValue(res.text, 'name')).toBe('Second Try');
-    expect(countUsers(t, email)).toBe(1);
-    expect(userByEmail(t, email)!.name).toBe('First Owner');
+    expect(await countUsers(t, email)).toBe(1);
+    expect((await userByEmail(t.db, email))!.name).toBe('First Owner');
   });
 
   it('creates exactly one account when 20 sign-ups with one email arrive at once', async () => {
@@ -236,8 +237,7 @@ describe('POST /auth/signup: emails', () => {
     const statuses = results.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 303)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(19);
-    const row = t.db.$client.prepare('select count(*) as n from users where email_normalized = ?').get(email) as { n: number };
-    expect(row.n).toBe(1);
+    expect(await countUsers(t, email)).toBe(1);
   });
 });
 
@@ -253,7 +253,7 @@ describe('POST /auth/signup: malformed input', () => {
   });
 
   it('answers 400, not 500, to a repeated email key', async () => {
-    const before = countUsers(t);
+    const before = await countUsers(t);
     const agent = t.request();
     const _csrf = await csrfFor(agent, '/auth/signup');
     const res = await agent
@@ -261,7 +261,7 @@ describe('POST /auth/signup: malformed input', () => {
       .type('form')
       .send(`name=Rep&email=a%40example.com&email=b%40example.com&password=${encodeURIComponent(STRONG_PASSWORD)}&_csrf=${encodeURIComponent(_csrf)}`);
     expect(res.status).toBe(400);
-    expect(countUsers(t)).toBe(before);
+    expect(await countUsers(t)).toBe(before);
   });
 
   it('answers 400, not 500, to objects and arrays in a JSON body', async () => {
@@ -275,7 +275,7 @@ describe('POST /auth/signup: malformed input', () => {
   });
 
   it('answers 413 to a form body over 100 kB', async () => {
-    const before = countUsers(t);
+    const before = await countUsers(t);
     const agent = t.request();
     const _csrf = await csrfFor(agent, '/auth/signup');
     const res = await agent
@@ -283,7 +283,7 @@ describe('POST /auth/signup: malformed input', () => {
       .type('form')
       .send({ name: 'x'.repeat(110 * 1024), email: uniqueEmail('big'), password: STRONG_PASSWORD, _csrf });
     expect(res.status).toBe(413);
-    expect(countUsers(t)).toBe(before);
+    expect(await countUsers(t)).toBe(before);
   });
 });
 
@@ -299,14 +299,14 @@ describe('GET /auth/signup', () => {
   it('refuses a sign-up POST from a user who is already logged in', async () => {
     const agent = t.request();
     await signup(agent);
-    const before = countUsers(t);
+    const before = await countUsers(t);
     const _csrf = await csrfFor(agent, '/dashboard');
     const res = await agent
       .post('/auth/signup')
       .type('form')
       .send({ name: 'Second', email: uniqueEmail('second'), password: STRONG_PASSWORD, _csrf });
     expect(res.status).not.toBe(303);
-    expect(countUsers(t)).toBe(before);
+    expect(await countUsers(t)).toBe(before);
   });
 
   it('pre-fills the referral_code field from ?ref=CODE', async () => {

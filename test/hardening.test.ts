@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { eq } from 'drizzle-orm';
 import express from 'express';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,8 +10,8 @@ import { createAssets } from '../src/http/assets.js';
 import { safeNextPath } from '../src/modules/auth/auth.middleware.js';
 import { NameSchema } from '../src/modules/auth/auth.schemas.js';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app.js';
-import { countUsers, fieldError, inputValue, userByEmail } from './helpers/extra.js';
-import { insertUser } from './helpers/factories.js';
+import { insertUser, run, userByEmail } from './helpers/db.js';
+import { countUsers, fieldError, inputValue } from './helpers/extra.js';
 import { csrfFor, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
 
 const apps: TestApp[] = [];
@@ -42,7 +43,7 @@ describe('display names with Unicode format characters', () => {
     expect(res.status).toBe(400);
     expect(fieldError(res.text, 'name')).toMatch(/invisible formatting characters/);
     expect(inputValue(res.text, 'email')).toBe(email);
-    expect(countUsers(t, email.toLowerCase())).toBe(0);
+    expect(await countUsers(t, email.toLowerCase())).toBe(0);
   });
 
   it.each(['Zoë Ångström-Núñez', '李小龍', 'Ada 🚀', 'José ❤️', '👋🏽 Amara', 'Ελένη Παπαδοπούλου', 'محمد علي', "Seán O'Brien"])(
@@ -51,7 +52,7 @@ describe('display names with Unicode format characters', () => {
       const email = uniqueEmail('ok');
       const res = await signup(t.request(), { name, email });
       expect(res.status).toBe(303);
-      expect(userByEmail(t, email.toLowerCase())?.name).toBe(name);
+      expect((await userByEmail(t.db, email.toLowerCase()))?.name).toBe(name);
     },
   );
 
@@ -64,8 +65,8 @@ describe('display names with Unicode format characters', () => {
 describe('redirect after login', () => {
   const t = app();
   const email = uniqueEmail('next');
-  beforeAll(() => {
-    insertUser(t.db, { email });
+  beforeAll(async () => {
+    await insertUser(t.db, { email });
   });
 
   const offSite = ['/.//evil.example', '/./\\evil.example', '/%2e//evil.example', '/%2E%2E//evil.example', '/..//evil.example', '/a/..//evil.example', '/.///evil.example', '//evil.example', '/\\evil.example'];
@@ -109,30 +110,27 @@ describe('redirect after login', () => {
 });
 
 /** Ranked users in tie groups of 1 to 41 (counts 60 down to 1): 1,268 users, 64 pages. */
-function seedTieGroups(t: TestApp): void {
-  t.db.$client.transaction(() => {
+function seedTieGroups(t: TestApp): Promise<void> {
+  return t.database.transaction(async (tx) => {
     let n = 0;
     for (let score = 60; score >= 1; score--) {
       const size = 1 + ((score * 37) % 41);
       for (let i = 0; i < size; i++) {
         n += 1;
         // Five distinct times per group: the rest of each tie is broken by id.
-        insertUser(t.db, { name: `R${n}`, referralsCount: score, lastReferralAt: new Date(Date.UTC(2026, 0, 1, 0, (n * 7) % 5)) });
+        await insertUser(tx, { name: `R${n}`, referralsCount: score, lastReferralAt: new Date(Date.UTC(2026, 0, 1, 0, (n * 7) % 5)) });
       }
-      if (score % 10 === 0) insertUser(t.db, { name: `Disabled ${score}`, referralsCount: score, status: 'disabled' });
+      if (score % 10 === 0) await insertUser(tx, { name: `Disabled ${score}`, referralsCount: score, status: 'disabled' });
     }
     // A score that lost its only user leaves a score_counts row with users = 0.
-    const gone = insertUser(t.db, { name: 'Gone', referralsCount: 61 });
-    t.db.$client.prepare("update users set status = 'disabled' where id = ?").run(gone.id);
-  })();
+    const gone = await insertUser(tx, { name: 'Gone', referralsCount: 61 });
+    await tx.update(users).set({ status: 'disabled' }).where(eq(users.id, gone.id));
+  });
 }
 
 /** The ranking computed the obvious way, with competition ranks. */
-function bruteForce(t: TestApp) {
-  const ranked = t.db
-    .select()
-    .from(users)
-    .all()
+async function bruteForce(t: TestApp) {
+  const ranked = (await t.db.select().from(users))
     .filter((u) => u.status === 'active' && u.referralsCount > 0)
     .sort((a, b) => b.referralsCount - a.referralsCount || (a.lastReferralAt?.getTime() ?? 0) - (b.lastReferralAt?.getTime() ?? 0) || a.id - b.id);
   return ranked.map((u) => ({ rank: ranked.filter((o) => o.referralsCount > u.referralsCount).length + 1, name: u.name, referrals: u.referralsCount }));
@@ -148,7 +146,7 @@ describe('typed leaderboard pages, found through score_counts', () => {
   beforeAll(() => seedTieGroups(t));
 
   it('serves every typed page exactly as the brute-force ranking, pages that start mid-group or span groups included', async () => {
-    const expected = bruteForce(t);
+    const expected = await bruteForce(t);
     expect(expected).toHaveLength(1268);
     // Past page 50 (where pages are found through score_counts) some pages start inside a
     // tie group and some hold several groups.
@@ -167,9 +165,9 @@ describe('typed leaderboard pages, found through score_counts', () => {
   it('follows a change of the ranking at once: tie groups that grow, shrink or empty', async () => {
     expect((await t.request().get('/api/leaderboard?page=40')).status).toBe(200);
     // R1 drops from 60 to 1; half of the users on 59 and on 30 are disabled.
-    t.db.$client.prepare("update users set referrals_count = 1 where name = 'R1'").run();
-    t.db.$client.prepare("update users set status = 'disabled' where referrals_count in (59, 30) and id % 2 = 0").run();
-    const expected = bruteForce(t);
+    await run(t.db, "update users set referrals_count = 1 where name = 'R1'");
+    await run(t.db, "update users set status = 'disabled' where referrals_count in (59, 30) and id % 2 = 0");
+    const expected = await bruteForce(t);
     const pages = Math.ceil(expected.length / 20);
     for (let page = 1; page <= pages; page++) {
       const res = await t.request().get(`/api/leaderboard?page=${page}`);
@@ -244,7 +242,7 @@ describe('deep typed pages per client', () => {
     expect((await client.get(`/api/leaderboard?page=52`)).status).toBe(200);
     expect((await client.get('/referral/leaderboard?page=53&cursor=Zm9yZ2VkLWN1cnNvci12YWx1ZS1mb3JnZWQ')).status).toBe(200);
     // The budget is spent; a change in the ranking makes the sealed link stale.
-    t.db.$client.prepare("update users set referrals_count = referrals_count + 1 where name = 'R1'").run();
+    await run(t.db, "update users set referrals_count = referrals_count + 1 where name = 'R1'");
     expect((await client.get(next!)).status).toBe(429);
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rankRows } from '../src/modules/referral/leaderboard.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
-import { insertUser } from './helpers/factories.js';
+import { insertUser, run, userByEmail } from './helpers/db.js';
 import { csrfFor, login, signup, uniqueEmail } from './helpers/forms.js';
 
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
@@ -32,7 +32,7 @@ describe('leaderboard pages', () => {
   afterEach(() => t.close());
 
   it('shows an empty state with 200 on page 1 when no one is ranked, and 404 past it', async () => {
-    insertUser(t.db); // no referrals: not ranked
+    await insertUser(t.db); // no referrals: not ranked
     const page = await t.request().get('/referral/leaderboard');
     expect(page.status).toBe(200);
     expect(page.text).toContain('No one is on the leaderboard yet');
@@ -43,12 +43,12 @@ describe('leaderboard pages', () => {
   });
 
   it('orders by referrals, then who reached the count first, then id, and ranks ties together', async () => {
-    insertUser(t.db, { name: 'Late Three', referralsCount: 3, lastReferralAt: at(30) });
-    insertUser(t.db, { name: 'Five', referralsCount: 5, lastReferralAt: at(50) });
-    insertUser(t.db, { name: 'Early Three', referralsCount: 3, lastReferralAt: at(10) });
-    insertUser(t.db, { name: 'One', referralsCount: 1, lastReferralAt: at(5) });
-    insertUser(t.db, { name: 'Disabled Nine', referralsCount: 9, lastReferralAt: at(1), status: 'disabled' });
-    insertUser(t.db, { name: 'Zero' });
+    await insertUser(t.db, { name: 'Late Three', referralsCount: 3, lastReferralAt: at(30) });
+    await insertUser(t.db, { name: 'Five', referralsCount: 5, lastReferralAt: at(50) });
+    await insertUser(t.db, { name: 'Early Three', referralsCount: 3, lastReferralAt: at(10) });
+    await insertUser(t.db, { name: 'One', referralsCount: 1, lastReferralAt: at(5) });
+    await insertUser(t.db, { name: 'Disabled Nine', referralsCount: 9, lastReferralAt: at(1), status: 'disabled' });
+    await insertUser(t.db, { name: 'Zero' });
     const res = await t.request().get('/api/leaderboard');
     expect(res.status).toBe(200);
     expect(res.body.entries).toEqual([
@@ -62,14 +62,14 @@ describe('leaderboard pages', () => {
   });
 
   it('breaks an exact tie in count and time by id', async () => {
-    insertUser(t.db, { name: 'First id', referralsCount: 2, lastReferralAt: at(7) });
-    insertUser(t.db, { name: 'Second id', referralsCount: 2, lastReferralAt: at(7) });
+    await insertUser(t.db, { name: 'First id', referralsCount: 2, lastReferralAt: at(7) });
+    await insertUser(t.db, { name: 'Second id', referralsCount: 2, lastReferralAt: at(7) });
     const res = await t.request().get('/api/leaderboard');
     expect(res.body.entries.map((e: { name: string }) => e.name)).toEqual(['First id', 'Second id']);
   });
 
   it('pages 20 rows at a time with prev/next links and "page N of M"', async () => {
-    for (let i = 0; i < 45; i++) insertUser(t.db, { name: `Ranked ${i}`, referralsCount: 100 - i, lastReferralAt: at(i) });
+    for (let i = 0; i < 45; i++) await insertUser(t.db, { name: `Ranked ${i}`, referralsCount: 100 - i, lastReferralAt: at(i) });
     const p1 = await t.request().get('/api/leaderboard?page=1');
     expect(p1.body.entries).toHaveLength(20);
     expect(p1.body.totalPages).toBe(3);
@@ -85,8 +85,8 @@ describe('leaderboard pages', () => {
   });
 
   it('keeps a tie rank across a page boundary', async () => {
-    for (let i = 0; i < 19; i++) insertUser(t.db, { referralsCount: 50 - i, lastReferralAt: at(i) });
-    for (let i = 0; i < 3; i++) insertUser(t.db, { name: `Tied ${i}`, referralsCount: 7, lastReferralAt: at(30 + i) });
+    for (let i = 0; i < 19; i++) await insertUser(t.db, { referralsCount: 50 - i, lastReferralAt: at(i) });
+    for (let i = 0; i < 3; i++) await insertUser(t.db, { name: `Tied ${i}`, referralsCount: 7, lastReferralAt: at(30 + i) });
     const p2 = await t.request().get('/api/leaderboard?page=2');
     expect(p2.body.entries).toEqual([
       { rank: 20, name: 'Tied 1', referrals: 7 },
@@ -107,7 +107,7 @@ describe('leaderboard pages', () => {
   });
 
   it('publishes names, ranks and counts only: no emails, ids or codes', async () => {
-    const u = insertUser(t.db, { name: 'Private Person', email: 'private.person@secret.example', referralsCount: 4 });
+    const u = await insertUser(t.db, { name: 'Private Person', email: 'private.person@secret.example', referralsCount: 4 });
     const html = (await t.request().get('/referral/leaderboard')).text + (await t.request().get('/')).text;
     const api = await t.request().get('/api/leaderboard');
     for (const body of [html, JSON.stringify(api.body)]) {
@@ -119,22 +119,22 @@ describe('leaderboard pages', () => {
   });
 
   it('escapes hostile names', async () => {
-    insertUser(t.db, { name: '<script>alert(1)</script>', referralsCount: 2 });
+    await insertUser(t.db, { name: '<script>alert(1)</script>', referralsCount: 2 });
     const html = await t.request().get('/referral/leaderboard');
     expect(html.text).not.toContain('<script>alert(1)</script>');
     expect(html.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
   });
 
   it('shows the top 5 on the landing page', async () => {
-    for (let i = 0; i < 7; i++) insertUser(t.db, { name: `Top ${i}`, referralsCount: 10 - i, lastReferralAt: at(i) });
+    for (let i = 0; i < 7; i++) await insertUser(t.db, { name: `Top ${i}`, referralsCount: 10 - i, lastReferralAt: at(i) });
     const home = await t.request().get('/');
     expect(home.text).toContain('Top 4');
     expect(home.text).not.toContain('Top 5');
   });
 
   it('highlights the logged-in user and links to the page that holds them', async () => {
-    for (let i = 0; i < 25; i++) insertUser(t.db, { referralsCount: 100 - i, lastReferralAt: at(i) });
-    const me = insertUser(t.db, { name: 'Me Myself', email: uniqueEmail('me'), referralsCount: 1, lastReferralAt: at(99) });
+    for (let i = 0; i < 25; i++) await insertUser(t.db, { referralsCount: 100 - i, lastReferralAt: at(i) });
+    const me = await insertUser(t.db, { name: 'Me Myself', email: uniqueEmail('me'), referralsCount: 1, lastReferralAt: at(99) });
     const agent = t.request();
     expect((await login(agent, me.email)).status).toBe(303);
     const p1 = await agent.get('/referral/leaderboard');
@@ -150,8 +150,8 @@ describe('leaderboard pages', () => {
   });
 
   it('shows the ten rows above and below the user for ?around=me', async () => {
-    for (let i = 0; i < 40; i++) insertUser(t.db, { name: `Row ${i}`, referralsCount: 100 - i, lastReferralAt: at(i) });
-    const me = insertUser(t.db, { name: 'Middle Me', email: uniqueEmail('around'), referralsCount: 80, lastReferralAt: at(99) });
+    for (let i = 0; i < 40; i++) await insertUser(t.db, { name: `Row ${i}`, referralsCount: 100 - i, lastReferralAt: at(i) });
+    const me = await insertUser(t.db, { name: 'Middle Me', email: uniqueEmail('around'), referralsCount: 80, lastReferralAt: at(99) });
     const agent = t.request();
     await login(agent, me.email);
     const res = await agent.get('/referral/leaderboard?around=me');
@@ -165,7 +165,7 @@ describe('leaderboard pages', () => {
   });
 
   it('follows next/prev cursors to the same rows as page numbers, and rejects forged cursors', async () => {
-    for (let i = 0; i < 50; i++) insertUser(t.db, { name: `C${i}`, referralsCount: 1 + (i % 3), lastReferralAt: at(i) });
+    for (let i = 0; i < 50; i++) await insertUser(t.db, { name: `C${i}`, referralsCount: 1 + (i % 3), lastReferralAt: at(i) });
     const rowsOf = (html: string) => [...html.matchAll(/<td>(C\d+)<\/td>/g)].map((m) => m[1]!);
     let html = (await t.request().get('/referral/leaderboard')).text;
     const viaCursor: string[][] = [rowsOf(html)];
@@ -176,7 +176,7 @@ describe('leaderboard pages', () => {
     }
     const prev = /href="([^"]+)" rel="prev"/.exec(html)![1]!.replace(/&amp;/g, '&');
     expect(rowsOf((await t.request().get(prev)).text)).toEqual(viaCursor[1]);
-    t.db.$client.prepare("update app_state set value = value + 1 where key = 'leaderboard_version'").run();
+    await run(t.db, "update app_state set value = value + 1 where key = 'leaderboard_version'");
     for (let page = 1; page <= 3; page++) {
       expect(rowsOf((await t.request().get(`/referral/leaderboard?page=${page}`)).text)).toEqual(viaCursor[page - 1]);
     }
@@ -192,36 +192,36 @@ describe('leaderboard cache', () => {
   afterAll(() => t.close());
 
   it('serves a cached page until a ranking change, then the new ranking at once', async () => {
-    insertUser(t.db, { name: 'Cached Leader', referralsCount: 2, lastReferralAt: at(1) });
+    await insertUser(t.db, { name: 'Cached Leader', referralsCount: 2, lastReferralAt: at(1) });
     expect((await t.request().get('/api/leaderboard')).body.totalRanked).toBe(1);
 
     // A raw insert bypasses every code path that changes rankings: the cache keeps serving.
-    insertUser(t.db, { name: 'Sneaked In', referralsCount: 9, lastReferralAt: at(2) });
+    await insertUser(t.db, { name: 'Sneaked In', referralsCount: 9, lastReferralAt: at(2) });
     const cached = await t.request().get('/api/leaderboard');
     expect(cached.body.totalRanked).toBe(1);
 
     // A real credit through sign-up invalidates it.
-    const referrer = insertUser(t.db, { name: 'Fresh Referrer' });
+    const referrer = await insertUser(t.db, { name: 'Fresh Referrer' });
     expect((await signup(t.request(), { referral_code: referrer.referralCode })).status).toBe(303);
     const fresh = await t.request().get('/api/leaderboard');
     expect(fresh.body.entries.map((e: { name: string }) => e.name)).toEqual(['Sneaked In', 'Cached Leader', 'Fresh Referrer']);
   });
 
   it('drops a ranked user who is disabled and shows a rename at once', async () => {
-    const u = insertUser(t.db, { name: 'Soon Renamed', referralsCount: 20, lastReferralAt: at(3) });
-    const v = insertUser(t.db, { name: 'Soon Disabled', referralsCount: 19, lastReferralAt: at(3) });
-    await signup(t.request(), { referral_code: insertUser(t.db).referralCode }); // bump once so both show
+    const u = await insertUser(t.db, { name: 'Soon Renamed', referralsCount: 20, lastReferralAt: at(3) });
+    const v = await insertUser(t.db, { name: 'Soon Disabled', referralsCount: 19, lastReferralAt: at(3) });
+    await signup(t.request(), { referral_code: (await insertUser(t.db)).referralCode }); // bump once so both show
     expect((await t.request().get('/api/leaderboard')).body.entries[0].name).toBe('Soon Renamed');
-    t.db.$client.prepare("update users set name = 'Renamed' where id = ?").run(u.id);
-    t.db.$client.prepare("update users set status = 'disabled' where id = ?").run(v.id);
+    await run(t.db, "update users set name = 'Renamed' where id = ?", u.id);
+    await run(t.db, "update users set status = 'disabled' where id = ?", v.id);
     const names = (await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name);
     expect(names[0]).toBe('Renamed');
     expect(names).not.toContain('Soon Disabled');
   });
 
   it('never serves one person’s page to another: logged-in pages are rendered per request', async () => {
-    insertUser(t.db, { name: 'Someone Ranked', referralsCount: 3 });
-    await signup(t.request(), { referral_code: insertUser(t.db).referralCode });
+    await insertUser(t.db, { name: 'Someone Ranked', referralsCount: 3 });
+    await signup(t.request(), { referral_code: (await insertUser(t.db)).referralCode });
     const anon1 = await t.request().get('/referral/leaderboard');
     const anon2 = await t.request().get('/referral/leaderboard');
     expect(anon1.text).toBe(anon2.text);
@@ -242,7 +242,7 @@ describe('leaderboard cache', () => {
     const agent = t.request();
     const email = uniqueEmail('dash');
     await signup(agent, { email, name: 'Dash Owner' });
-    const code = (t.db.$client.prepare('select referral_code from users where email_normalized = ?').get(email) as { referral_code: string }).referral_code;
+    const code = (await userByEmail(t.db, email))!.referralCode;
     expect((await agent.get('/dashboard')).text).toContain('not ranked yet');
     await signup(t.request(), { referral_code: code, name: 'Dash Friend' });
     const dash = await agent.get('/dashboard');

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
+import { emailOutbox } from '../src/db/schema.js';
 import { retryDelayMs, RETRY_CAP_MS } from '../src/modules/mail/deliverer.js';
 import { makeTestApp, type TestApp, type TestClock } from './helpers/app.js';
 import { siblingApp, closeSiblings } from './helpers/extra.js';
-import { countOf } from './helpers/factories.js';
+import { userByEmail } from './helpers/db.js';
 import { csrfFor, signup, uniqueEmail } from './helpers/forms.js';
 import { confirmEmail } from './helpers/mailbox.js';
 import { TestSmtpServer } from './helpers/smtp.js';
@@ -27,17 +29,8 @@ afterEach(() => {
   smtp.rejectRecipientsWith = undefined;
 });
 
-const codeOf = (email: string) =>
-  (t.db.$client.prepare('select referral_code from users where email_normalized = ?').get(email.toLowerCase()) as { referral_code: string }).referral_code;
-const outbox = (to: string) =>
-  t.db.$client.prepare('select * from email_outbox where to_address = ? order by id').all(to) as Array<{
-    id: number;
-    kind: string;
-    status: string;
-    attempts: number;
-    last_error: string | null;
-    text_body: string;
-  }>;
+const codeOf = async (email: string) => (await userByEmail(t.db, email))!.referralCode;
+const outbox = (to: string) => t.db.select().from(emailOutbox).where(eq(emailOutbox.toAddress, to)).orderBy(emailOutbox.id);
 
 describe('retry schedule', () => {
   it('doubles from one second and caps at 30 seconds', () => {
@@ -54,7 +47,7 @@ describe('notifications over SMTP', () => {
     const mail = await smtp.waitFor((m) => m.to.includes(email));
     expect(mail.subject).toMatch(/welcome/i);
     expect(mail.parsed.from?.value[0]).toMatchObject({ name: 'Acme Referrals', address: 'hello@acme.test' });
-    const link = `${BASE}/r/${codeOf(email)}`;
+    const link = `${BASE}/r/${await codeOf(email)}`;
     expect(mail.text).toContain(link);
     expect(mail.html).toContain(`href="${link}"`);
     expect(mail.text).toContain('Wanda Welcome');
@@ -64,8 +57,8 @@ describe('notifications over SMTP', () => {
     const refEmail = uniqueEmail('referrer');
     await signup(t.request(), { email: refEmail, name: 'Rita Referrer' });
     await confirmEmail(t.request(), t.db, refEmail);
-    await signup(t.request(), { name: 'Fred Friend', referral_code: codeOf(refEmail) });
-    await signup(t.request(), { name: 'Gina Guest', referral_code: codeOf(refEmail) });
+    await signup(t.request(), { name: 'Fred Friend', referral_code: await codeOf(refEmail) });
+    await signup(t.request(), { name: 'Gina Guest', referral_code: await codeOf(refEmail) });
     await t.deliverer.runOnce();
     const notices = smtp.to(refEmail).filter((m) => /joined with your link/.test(m.subject));
     expect(notices.map((m) => m.subject)).toEqual(['Fred Friend joined with your link', 'Gina Guest joined with your link']);
@@ -80,7 +73,7 @@ describe('notifications over SMTP', () => {
     const agent = t.request();
     await signup(agent, { name: 'Applied Andy' });
     const token = await csrfFor(agent, '/dashboard');
-    const res = await agent.post('/referral/process_referral').set('x-csrf-token', token).send({ referral_code: codeOf(refEmail) });
+    const res = await agent.post('/referral/process_referral').set('x-csrf-token', token).send({ referral_code: await codeOf(refEmail) });
     expect(res.status).toBe(200);
     await t.deliverer.runOnce();
     expect(smtp.to(refEmail).some((m) => m.subject === 'Applied Andy joined with your link')).toBe(true);
@@ -95,14 +88,14 @@ describe('notifications over SMTP', () => {
     const off = await agent.post('/dashboard/settings').type('form').send({ _csrf: token });
     expect(off.status).toBe(303);
     expect((await agent.get('/dashboard')).text).not.toMatch(/name="notify_referrals" value="on" role="switch" checked/);
-    await signup(t.request(), { referral_code: codeOf(refEmail) });
-    const notices = () => outbox(refEmail).filter((r) => r.kind === 'referral_joined');
-    expect(notices()).toHaveLength(0);
-    expect(outbox(refEmail).map((r) => r.kind)).toContain('reward_earned'); // rewards are not referral notices
+    await signup(t.request(), { referral_code: await codeOf(refEmail) });
+    const notices = async () => (await outbox(refEmail)).filter((r) => r.kind === 'referral_joined');
+    expect(await notices()).toHaveLength(0);
+    expect((await outbox(refEmail)).map((r) => r.kind)).toContain('reward_earned'); // rewards are not referral notices
     const on = await agent.post('/dashboard/settings').type('form').send({ _csrf: token, notify_referrals: 'on' });
     expect(on.status).toBe(303);
-    await signup(t.request(), { referral_code: codeOf(refEmail) });
-    expect(notices()).toHaveLength(1);
+    await signup(t.request(), { referral_code: await codeOf(refEmail) });
+    expect(await notices()).toHaveLength(1);
   });
 
   it('refuses a hostile settings value with 400 and changes nothing', async () => {
@@ -112,7 +105,7 @@ describe('notifications over SMTP', () => {
     const token = await csrfFor(agent, '/dashboard');
     const res = await agent.post('/dashboard/settings').type('form').send({ _csrf: token, notify_referrals: 'off; DROP TABLE users' });
     expect(res.status).toBe(400);
-    expect(countOf(t.db, 'select notify_referrals from users where email_normalized = ?', email)).toBe(1);
+    expect((await userByEmail(t.db, email))!.notifyReferrals).toBe(true);
   });
 
   it('never builds links from the Host header', async () => {
@@ -135,7 +128,7 @@ describe('notifications over SMTP', () => {
     await signup(t.request(), { email });
     const again = await signup(t.request(), { email });
     expect(again.status).toBe(409);
-    expect(outbox(email)).toHaveLength(1);
+    expect(await outbox(email)).toHaveLength(1);
   });
 
   it('marks a message failed at once when the server refuses it permanently (5xx)', async () => {
@@ -143,10 +136,10 @@ describe('notifications over SMTP', () => {
     await signup(t.request(), { email });
     smtp.rejectRecipientsWith = 550;
     await t.deliverer.runOnce();
-    const [row] = outbox(email);
+    const [row] = await outbox(email);
     expect(row!.status).toBe('failed');
     expect(row!.attempts).toBe(1);
-    expect(row!.last_error).toMatch(/refused/i);
+    expect(row!.lastError).toMatch(/refused/i);
   });
 });
 
@@ -168,24 +161,26 @@ describe('delivery that survives outages and restarts', () => {
   it('keeps the email through a long outage and sends it within 30 s of recovery', async () => {
     const email = uniqueEmail('outage');
     await signup(app.request(), { email });
-    const row = () => app.db.$client.prepare('select status, attempts, last_error from email_outbox where to_address = ?').get(email) as {
-      status: string;
-      attempts: number;
-      last_error: string;
+    const row = async () => {
+      const [found] = await app.db
+        .select({ status: emailOutbox.status, attempts: emailOutbox.attempts, lastError: emailOutbox.lastError })
+        .from(emailOutbox)
+        .where(eq(emailOutbox.toAddress, email));
+      return found!;
     };
     // An hour of outage: the loop keeps retrying on its schedule.
     for (let elapsed = 0; elapsed < 3_600_000; elapsed += 30_000) {
       await app.deliverer.runOnce();
       clock.advance(30_000);
     }
-    expect(row().status).toBe('pending');
-    expect(row().attempts).toBeGreaterThan(10);
-    expect(row().last_error).toMatch(/ECONNREFUSED|connect/i);
+    expect((await row()).status).toBe('pending');
+    expect((await row()).attempts).toBeGreaterThan(10);
+    expect((await row()).lastError).toMatch(/ECONNREFUSED|connect/i);
 
     await down.start(down.port);
     clock.advance(RETRY_CAP_MS);
     await app.deliverer.runOnce();
-    expect(row().status).toBe('sent');
+    expect((await row()).status).toBe('sent');
     expect(down.to(email)).toHaveLength(1);
   });
 
@@ -197,8 +192,8 @@ describe('delivery that survives outages and restarts', () => {
       const email = uniqueEmail('realtime');
       await signup(live.request(), { email });
       await new Promise((r) => setTimeout(r, 2500)); // a few failed attempts
-      const before = live.db.$client.prepare('select attempts from email_outbox where to_address = ?').get(email) as { attempts: number };
-      expect(before.attempts).toBeGreaterThanOrEqual(1);
+      const [before] = await live.db.select({ attempts: emailOutbox.attempts }).from(emailOutbox).where(eq(emailOutbox.toAddress, email));
+      expect(before!.attempts).toBeGreaterThanOrEqual(1);
       await down.start(down.port);
       const recovered = Date.now();
       await down.waitFor((m) => m.to.includes(email), 40_000);

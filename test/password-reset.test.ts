@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redactUrl } from '../src/http/logging.js';
 import { makeTestApp, type TestApp } from './helpers/app.js';
-import { countOf } from './helpers/factories.js';
+import { countOf, run } from './helpers/db.js';
 import { csrfFor, csrfFrom, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
 import { confirmEmail } from './helpers/mailbox.js';
 import { TestSmtpServer } from './helpers/smtp.js';
@@ -61,15 +61,15 @@ describe('POST /auth/forgot', () => {
     expect(known.headers.location).toBe(unknown.headers.location);
     const flash = (res: typeof known) => (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('flash='))!.split(';')[0]!.split('.')[0];
     expect(flash(known)).toBe(flash(unknown));
-    expect(countOf(t.db, "select count(*) from email_outbox where kind = 'password_reset' and to_address = ?", email)).toBe(1);
-    expect(countOf(t.db, "select count(*) from email_outbox where to_address = 'nobody-here@example.com'")).toBe(0);
+    expect(await countOf(t.db, "select count(*) from email_outbox where kind = 'password_reset' and to_address = ?", email)).toBe(1);
+    expect(await countOf(t.db, "select count(*) from email_outbox where to_address = 'nobody-here@example.com'")).toBe(0);
   });
 
   it('stores the token only as a hash', async () => {
     const { email } = await newAccount();
     const token = await resetTokenFor(email);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits
-    const dump = JSON.stringify(t.db.select().from(userTokens).all());
+    const dump = JSON.stringify(await t.db.select().from(userTokens));
     expect(dump).not.toContain(token);
   });
 
@@ -87,10 +87,10 @@ describe('POST /auth/forgot', () => {
 
   it('sends nothing for a disabled account but answers the same', async () => {
     const { email } = await newAccount();
-    t.db.$client.prepare("update users set status = 'disabled' where email_normalized = ?").run(email);
+    await run(t.db, "update users set status = 'disabled' where email_normalized = ?", email);
     const res = await requestReset(email);
     expect(res.status).toBe(303);
-    expect(countOf(t.db, "select count(*) from email_outbox where kind = 'password_reset' and to_address = ?", email)).toBe(0);
+    expect(await countOf(t.db, "select count(*) from email_outbox where kind = 'password_reset' and to_address = ?", email)).toBe(0);
   });
 });
 
@@ -122,7 +122,7 @@ describe('GET and POST /auth/reset/:token', () => {
     const res = await submitReset(token, NEW_PASSWORD);
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/auth/login');
-    expect(countOf(t.db, 'select count(*) from sessions s join users u on u.id = s.user_id where u.email_normalized = ?', email)).toBe(0);
+    expect(await countOf(t.db, 'select count(*) from sessions s join users u on u.id = s.user_id where u.email_normalized = ?', email)).toBe(0);
     expect((await agent.get('/dashboard')).status).toBe(302);
     expect((await other.get('/dashboard')).status).toBe(302);
 
@@ -211,7 +211,7 @@ describe('reset rate limits', () => {
         for (let i = 0; i < 6; i++) statuses.push((await requestReset(email, limited)).status);
         expect(statuses).toEqual([303, 303, 303, 303, 303, 429]);
       }
-      expect(countOf(limited.db, "select count(*) from email_outbox where kind = 'password_reset'")).toBe(5);
+      expect(await countOf(limited.db, "select count(*) from email_outbox where kind = 'password_reset'")).toBe(5);
     } finally {
       await limited.close();
     }

@@ -1,11 +1,12 @@
+import { and, count, eq, gt, ne, sql } from 'drizzle-orm';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/client.js';
-import { openSqlite } from '../src/db/database.js';
-import { runMigrations } from '../src/db/migrate.js';
+import { scoreCounts, users } from '../src/db/schema.js';
 import { locateRow, rankRows } from '../src/modules/referral/leaderboard.js';
 import { createReferralRepository, type ReferralRepository } from '../src/modules/referral/referral.repository.js';
-import { insertUser } from './helpers/factories.js';
+import { freshDatabase } from './helpers/app.js';
+import { insertUser, run } from './helpers/db.js';
 
 type Op =
   | { kind: 'insert'; count: number; minute: number; disabled: boolean }
@@ -20,19 +21,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('toggle' as const), who: fc.nat() }),
 );
 
-interface Row {
-  id: number;
-  name: string;
-  referrals_count: number;
-  last_referral_at: number | null;
-  status: string;
-}
-
-function apply(db: Db, ops: Op[]): void {
+async function apply(db: Db, ops: Op[]): Promise<void> {
   const ids: number[] = [];
   for (const op of ops) {
     if (op.kind === 'insert') {
-      const u = insertUser(db, {
+      const u = await insertUser(db, {
         referralsCount: op.count,
         lastReferralAt: op.count ? new Date(Date.UTC(2026, 0, 1, 0, op.minute)) : null,
         status: op.disabled ? 'disabled' : 'active',
@@ -43,13 +36,33 @@ function apply(db: Db, ops: Op[]): void {
     if (ids.length === 0) continue;
     const id = ids[op.who % ids.length]!;
     if (op.kind === 'credit') {
-      db.$client.prepare('update users set referrals_count = referrals_count + 1, last_referral_at = ? where id = ?').run(Date.UTC(2026, 0, 1, 1, op.minute), id);
+      await db
+        .update(users)
+        .set({ referralsCount: sql`${users.referralsCount} + 1`, lastReferralAt: new Date(Date.UTC(2026, 0, 1, 1, op.minute)) })
+        .where(eq(users.id, id));
     } else if (op.kind === 'revoke') {
-      db.$client.prepare('update users set referrals_count = referrals_count - 1 where id = ? and referrals_count > 0').run(id);
+      await db
+        .update(users)
+        .set({ referralsCount: sql`${users.referralsCount} - 1` })
+        .where(and(eq(users.id, id), gt(users.referralsCount, 0)));
     } else {
-      db.$client.prepare("update users set status = case status when 'active' then 'disabled' else 'active' end where id = ?").run(id);
+      await db
+        .update(users)
+        .set({ status: sql`case ${users.status} when 'active' then 'disabled' else 'active' end` })
+        .where(eq(users.id, id));
     }
   }
+}
+
+/**
+ * Back to the freshly migrated state between runs: no users (nor rows that point at
+ * them), no score_counts rows, the leaderboard version at 0 as the migration left it.
+ */
+async function reset(db: Db): Promise<void> {
+  for (const table of ['referrals', 'user_rewards', 'referral_clicks', 'user_signals', 'user_tokens', 'sessions', 'audit_log', 'users', 'score_counts']) {
+    await run(db, `delete from ${table}`);
+  }
+  await run(db, "update app_state set value = 0 where key = 'leaderboard_version'");
 }
 
 /** `limit` rows from position `offset`, the way a typed page finds them: through score_counts. */
@@ -59,56 +72,70 @@ async function rowsAt(repo: ReferralRepository, offset: number, limit: number) {
 }
 
 /** The ranking computed the obvious way, to compare the fast paths against. */
-function bruteForce(db: Db) {
-  const rows = (db.$client.prepare('select id, name, referrals_count, last_referral_at, status from users').all() as Row[])
-    .filter((r) => r.status === 'active' && r.referrals_count > 0)
-    .sort((a, b) => b.referrals_count - a.referrals_count || (a.last_referral_at ?? 0) - (b.last_referral_at ?? 0) || a.id - b.id);
-  return rows.map((r) => ({ ...r, rank: rows.filter((o) => o.referrals_count > r.referrals_count).length + 1 }));
+async function bruteForce(db: Db) {
+  const rows = (await db.select({ id: users.id, referralsCount: users.referralsCount, lastReferralAt: users.lastReferralAt, status: users.status }).from(users))
+    .map((u) => ({ ...u, reachedAt: u.lastReferralAt?.getTime() ?? 0 }))
+    .filter((r) => r.status === 'active' && r.referralsCount > 0)
+    .sort((a, b) => b.referralsCount - a.referralsCount || a.reachedAt - b.reachedAt || a.id - b.id);
+  return rows.map((r) => ({ ...r, rank: rows.filter((o) => o.referralsCount > r.referralsCount).length + 1 }));
 }
 
 describe('ranking structures under random histories', () => {
+  // One database for the whole property, emptied by reset() before each run: one per run
+  // would be 150 files, or 150 PostgreSQL databases.
+  let fresh: ReturnType<typeof freshDatabase>;
+  beforeAll(() => {
+    fresh = freshDatabase();
+  });
+  afterAll(async () => {
+    await fresh.database.close();
+    fresh.drop();
+  });
+
   it('score_counts, ranks, pages and key seeks all agree with a brute-force ranking', async () => {
+    const db = fresh.db;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), async (ops) => {
-        const database = openSqlite(':memory:');
-        const db = database.db;
-        try {
-          runMigrations(database);
-          apply(db, ops);
-          const repo = createReferralRepository(db);
-          const expected = bruteForce(db);
+        await reset(db);
+        await apply(db, ops);
+        const repo = createReferralRepository(db);
+        const expected = await bruteForce(db);
 
-          const counts = db.$client.prepare('select score, users from score_counts where users <> 0 order by score').all();
-          const grouped = db.$client
-            .prepare("select referrals_count as score, count(*) as users from users where status = 'active' and referrals_count > 0 group by referrals_count order by score")
-            .all();
-          expect(counts).toEqual(grouped);
-          expect(await repo.totalRanked()).toBe(expected.length);
+        const counts = await db
+          .select({ score: scoreCounts.score, users: scoreCounts.users })
+          .from(scoreCounts)
+          .where(ne(scoreCounts.users, 0))
+          .orderBy(scoreCounts.score);
+        const grouped = await db
+          .select({ score: users.referralsCount, users: count() })
+          .from(users)
+          .where(and(eq(users.status, 'active'), gt(users.referralsCount, 0)))
+          .groupBy(users.referralsCount)
+          .orderBy(users.referralsCount);
+        expect(counts).toEqual(grouped);
+        expect(await repo.totalRanked()).toBe(expected.length);
 
-          for (const [i, r] of expected.entries()) {
-            expect((await repo.countAbove(r.referrals_count)) + 1).toBe(r.rank);
-            const key = { referrals: r.referrals_count, reachedAt: r.last_referral_at ?? 0, id: r.id };
-            expect((await repo.rankedAfter(key, 3)).map((x) => x.id)).toEqual(expected.slice(i + 1, i + 4).map((x) => x.id));
-            expect((await repo.rankedBefore(key, 3)).map((x) => x.id)).toEqual(expected.slice(Math.max(0, i - 3), i).map((x) => x.id));
+        for (const [i, r] of expected.entries()) {
+          expect((await repo.countAbove(r.referralsCount)) + 1).toBe(r.rank);
+          const key = { referrals: r.referralsCount, reachedAt: r.reachedAt, id: r.id };
+          expect((await repo.rankedAfter(key, 3)).map((x) => x.id)).toEqual(expected.slice(i + 1, i + 4).map((x) => x.id));
+          expect((await repo.rankedBefore(key, 3)).map((x) => x.id)).toEqual(expected.slice(Math.max(0, i - 3), i).map((x) => x.id));
+        }
+        for (let offset = 0; offset < expected.length; offset += 4) {
+          const slice = await repo.rankedPage(offset, 4);
+          const min = Math.min(...slice.map((x) => x.referrals));
+          const max = Math.max(...slice.map((x) => x.referrals));
+          expect(rankRows(slice, await repo.scoresBetween(min, max), await repo.countAbove(max))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
+        }
+        const paged = (await Promise.all([0, 5, 10].map((offset) => repo.rankedPage(offset, 5)))).flatMap((page) => page.map((x) => x.id));
+        expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));
+        // Deep typed pages find their rows through score_counts. Every start position and
+        // length: windows that start and end inside tie groups, on their edges, span
+        // several groups or run past the end.
+        for (const limit of [1, 3, 7]) {
+          for (let offset = 0; offset <= expected.length + 1; offset++) {
+            expect((await rowsAt(repo, offset, limit)).map((x) => x.id)).toEqual(expected.slice(offset, offset + limit).map((x) => x.id));
           }
-          for (let offset = 0; offset < expected.length; offset += 4) {
-            const slice = await repo.rankedPage(offset, 4);
-            const min = Math.min(...slice.map((x) => x.referrals));
-            const max = Math.max(...slice.map((x) => x.referrals));
-            expect(rankRows(slice, await repo.scoresBetween(min, max), await repo.countAbove(max))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
-          }
-          const paged = (await Promise.all([0, 5, 10].map((offset) => repo.rankedPage(offset, 5)))).flatMap((page) => page.map((x) => x.id));
-          expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));
-          // Deep typed pages find their rows through score_counts. Every start position and
-          // length: windows that start and end inside tie groups, on their edges, span
-          // several groups or run past the end.
-          for (const limit of [1, 3, 7]) {
-            for (let offset = 0; offset <= expected.length + 1; offset++) {
-              expect((await rowsAt(repo, offset, limit)).map((x) => x.id)).toEqual(expected.slice(offset, offset + limit).map((x) => x.id));
-            }
-          }
-        } finally {
-          await database.close();
         }
       }),
       { numRuns: 150 },

@@ -3,7 +3,7 @@ import type supertest from 'supertest';
 import { makeTestApp, type TestApp } from './helpers/app.js';
 import { csrfFor, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
 import { clientKey } from '../src/http/rate-limit.js';
-import { closeSiblings, siblingApp } from './helpers/extra.js';
+import { closeSiblings, countUsers, siblingApp } from './helpers/extra.js';
 
 const apps: TestApp[] = [];
 function app(env: Parameters<typeof makeTestApp>[0]): TestApp {
@@ -81,11 +81,11 @@ describe('sign-ups per IP', () => {
   it('allows 3 sign-ups from one IP and answers the 4th with 429 and Retry-After', async () => {
     const ok = await statuses(3, () => signup(t.request()));
     expect(ok).toEqual([303, 303, 303]);
-    const before = (t.db.$client.prepare('select count(*) as n from users').get() as { n: number }).n;
+    const before = await countUsers(t);
     const res = await signup(t.request());
     expect(res.status).toBe(429);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
-    const after = (t.db.$client.prepare('select count(*) as n from users').get() as { n: number }).n;
+    const after = await countUsers(t);
     expect(after).toBe(before);
   });
 

@@ -1,24 +1,23 @@
+import { eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { referralClicks, referrals } from '../src/db/schema.js';
 import { makeTestApp } from './helpers/app.js';
 import { cookieValue, setCookieLine } from './helpers/extra.js';
-import { countOf, insertUser } from './helpers/factories.js';
+import { countOf, insertUser, userByEmail } from './helpers/db.js';
 import { csrfFor, csrfFrom, signup, uniqueEmail } from './helpers/forms.js';
 
 const t = makeTestApp();
 afterAll(() => t.close());
 
-const userRow = (email: string) =>
-  t.db.$client.prepare('select * from users where email_normalized = ?').get(email.toLowerCase()) as
-    | { id: number; referrals_count: number; referred_by_id: number | null; referral_code: string; last_referral_at: number | null }
-    | undefined;
+const userRow = (email: string) => userByEmail(t.db, email);
 
 async function newReferrer(name = 'Referrer') {
   const agent = t.request();
   const email = uniqueEmail('ref');
   const res = await signup(agent, { name, email });
   expect(res.status).toBe(303);
-  const user = userRow(email)!;
-  return { agent, email, user, code: user.referral_code };
+  const user = (await userRow(email))!;
+  return { agent, email, user, code: user.referralCode };
 }
 
 describe('GET /r/:code', () => {
@@ -31,7 +30,7 @@ describe('GET /r/:code', () => {
     expect(line).toContain(`ref=${code}`);
     expect(line).toMatch(/Max-Age=2592000/);
     expect(line).toMatch(/HttpOnly/);
-    expect(countOf(t.db, 'select count(*) from referral_clicks where referrer_id = ?', user.id)).toBe(1);
+    expect(await countOf(t.db, 'select count(*) from referral_clicks where referrer_id = ?', user.id)).toBe(1);
   });
 
   it('accepts the code in lower case and with look-alike letters', async () => {
@@ -42,12 +41,12 @@ describe('GET /r/:code', () => {
   });
 
   it('sends an unknown code to the plain sign-up form without a cookie or a click', async () => {
-    const before = countOf(t.db, 'select count(*) from referral_clicks');
+    const before = await countOf(t.db, 'select count(*) from referral_clicks');
     const res = await t.request().get('/r/ZZZZZZZZ');
     expect(res.status).toBe(302);
     expect(res.headers.location).toBe('/auth/signup');
     expect(setCookieLine(res, 'ref')).toBeUndefined();
-    expect(countOf(t.db, 'select count(*) from referral_clicks')).toBe(before);
+    expect(await countOf(t.db, 'select count(*) from referral_clicks')).toBe(before);
   });
 
   it('treats garbage and oversized codes as unknown', async () => {
@@ -72,16 +71,16 @@ describe('GET /r/:code', () => {
   it('does not count a referrer clicking their own link', async () => {
     const { agent, user, code } = await newReferrer();
     await agent.get(`/r/${code}`);
-    expect(countOf(t.db, 'select count(*) from referral_clicks where referrer_id = ?', user.id)).toBe(0);
+    expect(await countOf(t.db, 'select count(*) from referral_clicks where referrer_id = ?', user.id)).toBe(0);
   });
 
   it('stores only hashes of the client address and user agent', async () => {
     const { user, code } = await newReferrer();
     await t.request().get(`/r/${code}`).set('User-Agent', 'Phone Browser 1.0');
-    const row = t.db.$client.prepare('select * from referral_clicks where referrer_id = ?').get(user.id) as Record<string, string>;
+    const [row] = await t.db.select().from(referralClicks).where(eq(referralClicks.referrerId, user.id));
     expect(JSON.stringify(row)).not.toContain('127.0.0.1');
     expect(JSON.stringify(row)).not.toContain('Phone Browser');
-    expect(row.ip_hash).toMatch(/^[\w-]{22}$/);
+    expect(row!.ipHash).toMatch(/^[\w-]{22}$/);
   });
 });
 
@@ -101,12 +100,12 @@ describe('sign-up with a referral code', () => {
     const email = uniqueEmail('friend');
     const res = await signup(t.request(), { email, referral_code: ref.code });
     expect(res.status).toBe(303);
-    const friend = userRow(email)!;
-    expect(friend.referred_by_id).toBe(ref.user.id);
-    expect(userRow(ref.email)!.referrals_count).toBe(1);
-    expect(userRow(ref.email)!.last_referral_at).not.toBeNull();
-    const row = t.db.$client.prepare('select * from referrals where referred_user_id = ?').get(friend.id) as Record<string, unknown>;
-    expect(row).toMatchObject({ referrer_id: ref.user.id, source: 'signup', status: 'credited', referred_email: email });
+    const friend = (await userRow(email))!;
+    expect(friend.referredById).toBe(ref.user.id);
+    expect((await userRow(ref.email))!.referralsCount).toBe(1);
+    expect((await userRow(ref.email))!.lastReferralAt).not.toBeNull();
+    const [row] = await t.db.select().from(referrals).where(eq(referrals.referredUserId, friend.id));
+    expect(row).toMatchObject({ referrerId: ref.user.id, source: 'signup', status: 'credited', referredEmail: email });
   });
 
   it('clears the ref cookie once it has been used', async () => {
@@ -123,23 +122,23 @@ describe('sign-up with a referral code', () => {
     expect(res.status).toBe(400);
     expect(res.text).toContain('That referral code does not exist');
     expect(res.text).toContain('aria-invalid="true"');
-    expect(userRow(email)).toBeUndefined();
+    expect(await userRow(email)).toBeUndefined();
   });
 
   it('refuses the code of a disabled referrer and creates nothing', async () => {
-    const disabled = insertUser(t.db, { status: 'disabled' });
+    const disabled = await insertUser(t.db, { status: 'disabled' });
     const email = uniqueEmail('late');
     const res = await signup(t.request(), { email, referral_code: disabled.referralCode });
     expect(res.status).toBe(400);
-    expect(userRow(email)).toBeUndefined();
-    expect(countOf(t.db, 'select referrals_count from users where id = ?', disabled.id)).toBe(0);
+    expect(await userRow(email)).toBeUndefined();
+    expect(await countOf(t.db, 'select referrals_count from users where id = ?', disabled.id)).toBe(0);
   });
 
   it('creates the account without a referrer when the code is left empty', async () => {
     const email = uniqueEmail('solo');
     const res = await signup(t.request(), { email, referral_code: '  ' });
     expect(res.status).toBe(303);
-    expect(userRow(email)!.referred_by_id).toBeNull();
+    expect((await userRow(email))!.referredById).toBeNull();
   });
 });
 
@@ -149,7 +148,7 @@ describe('POST /referral/process_referral', () => {
     const email = uniqueEmail('applier');
     await signup(agent, { email });
     const token = await csrfFor(agent, '/dashboard');
-    return { agent, email, token, user: userRow(email)! };
+    return { agent, email, token, user: (await userRow(email))! };
   }
 
   it('applies a code over JSON and answers with the referrer name', async () => {
@@ -158,10 +157,10 @@ describe('POST /referral/process_referral', () => {
     const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: ref.code });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ ok: true, referrer: { name: 'Grace Hopper' } });
-    expect(userRow(ref.email)!.referrals_count).toBe(1);
-    expect(userRow(me.email)!.referred_by_id).toBe(ref.user.id);
-    const row = t.db.$client.prepare('select source from referrals where referred_user_id = ?').get(me.user.id) as { source: string };
-    expect(row.source).toBe('applied');
+    expect((await userRow(ref.email))!.referralsCount).toBe(1);
+    expect((await userRow(me.email))!.referredById).toBe(ref.user.id);
+    const [row] = await t.db.select({ source: referrals.source }).from(referrals).where(eq(referrals.referredUserId, me.user.id));
+    expect(row!.source).toBe('applied');
   });
 
   it('applies a code from the dashboard form with 303 and a flash', async () => {
@@ -177,14 +176,14 @@ describe('POST /referral/process_referral', () => {
 
   it('refuses your own code by JSON and by form, changing nothing', async () => {
     const me = await newUserWithToken();
-    const json = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: me.user.referral_code });
+    const json = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: me.user.referralCode });
     expect(json.status).toBe(400);
     expect(json.body.error).toMatch(/your own code/);
-    const form = await me.agent.post('/referral/process_referral').type('form').send({ referral_code: me.user.referral_code, _csrf: me.token });
+    const form = await me.agent.post('/referral/process_referral').type('form').send({ referral_code: me.user.referralCode, _csrf: me.token });
     expect(form.status).toBe(303);
     expect((await me.agent.get('/dashboard')).text).toContain('your own code');
-    expect(userRow(me.email)!.referrals_count).toBe(0);
-    expect(userRow(me.email)!.referred_by_id).toBeNull();
+    expect((await userRow(me.email))!.referralsCount).toBe(0);
+    expect((await userRow(me.email))!.referredById).toBeNull();
   });
 
   it('refuses an unknown code with 400', async () => {
@@ -201,7 +200,7 @@ describe('POST /referral/process_referral', () => {
     expect((await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: a.code })).status).toBe(200);
     const again = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: b.code });
     expect(again.status).toBe(409);
-    expect(userRow(b.email)!.referrals_count).toBe(0);
+    expect((await userRow(b.email))!.referralsCount).toBe(0);
   });
 
   it('refuses users who signed up with a code', async () => {
@@ -215,11 +214,11 @@ describe('POST /referral/process_referral', () => {
   });
 
   it('refuses a disabled referrer', async () => {
-    const disabled = insertUser(t.db, { status: 'disabled' });
+    const disabled = await insertUser(t.db, { status: 'disabled' });
     const me = await newUserWithToken();
     const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: disabled.referralCode });
     expect(res.status).toBe(400);
-    expect(userRow(me.email)!.referred_by_id).toBeNull();
+    expect((await userRow(me.email))!.referredById).toBeNull();
   });
 
   it('refuses after the 30-day window and accepts just inside it', async () => {
@@ -239,21 +238,21 @@ describe('POST /referral/process_referral', () => {
   it('refuses a direct cycle: you cannot be referred by someone you referred', async () => {
     const me = await newUserWithToken();
     const friendEmail = uniqueEmail('friend');
-    await signup(t.request(), { email: friendEmail, referral_code: me.user.referral_code });
-    const friend = userRow(friendEmail)!;
-    const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: friend.referral_code });
+    await signup(t.request(), { email: friendEmail, referral_code: me.user.referralCode });
+    const friend = (await userRow(friendEmail))!;
+    const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: friend.referralCode });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/you referred this person/i);
-    expect(userRow(me.email)!.referred_by_id).toBeNull();
+    expect((await userRow(me.email))!.referredById).toBeNull();
   });
 
   it('refuses a longer cycle through a chain of referrals', async () => {
     const me = await newUserWithToken();
     const bEmail = uniqueEmail('b');
-    await signup(t.request(), { email: bEmail, referral_code: me.user.referral_code });
+    await signup(t.request(), { email: bEmail, referral_code: me.user.referralCode });
     const cEmail = uniqueEmail('c');
-    await signup(t.request(), { email: cEmail, referral_code: userRow(bEmail)!.referral_code });
-    const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: userRow(cEmail)!.referral_code });
+    await signup(t.request(), { email: cEmail, referral_code: (await userRow(bEmail))!.referralCode });
+    const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: (await userRow(cEmail))!.referralCode });
     expect(res.status).toBe(400);
   });
 
@@ -267,7 +266,7 @@ describe('POST /referral/process_referral', () => {
     const form = await me.agent.post('/referral/process_referral').type('form').send(`referral_code=A&referral_code=B&_csrf=${me.token}`);
     expect(form.status).toBe(400);
     expect(form.text).toContain('aria-invalid="true"');
-    expect(userRow(me.email)!.referred_by_id).toBeNull();
+    expect((await userRow(me.email))!.referredById).toBeNull();
   });
 
   it('requires a login: anonymous callers get 401 and nothing changes', async () => {
@@ -282,7 +281,7 @@ describe('POST /referral/process_referral', () => {
     const me = await newUserWithToken();
     const res = await me.agent.post('/referral/process_referral').send({ referral_code: ref.code });
     expect(res.status).toBe(403);
-    expect(userRow(ref.email)!.referrals_count).toBe(0);
+    expect((await userRow(ref.email))!.referralsCount).toBe(0);
   });
 });
 

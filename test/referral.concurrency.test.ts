@@ -1,18 +1,20 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/database.js';
+import { countOf, openDatabaseOf, userByEmail } from './helpers/db.js';
 import { STRONG_PASSWORD } from './helpers/forms.js';
 import { HttpClient, startServer, type RunningServer } from './helpers/server.js';
 
-// A real server process over a real SQLite file, hit by parallel HTTP requests.
+// A real server process over a real database (a SQLite file or PostgreSQL), hit by
+// parallel HTTP requests.
 let server: RunningServer;
-let db: Database.Database;
+let database: Database;
 beforeAll(async () => {
   server = await startServer();
-  db = new Database(server.dbFile, { readonly: true });
+  database = openDatabaseOf(server);
 });
 afterAll(async () => {
-  db.close();
+  await database.close();
   await server.stop();
   fs.rmSync(server.dir, { recursive: true, force: true });
 });
@@ -29,25 +31,21 @@ async function signupClient(email: string, referralCode = '') {
   };
 }
 
-describe('concurrency over a file database', () => {
+describe('concurrency over a shared database', () => {
   it('credits exactly as many referrals as there were successful sign-ups (30 at once)', async () => {
     const owner = await signupClient('owner@parallel.test');
     expect((await owner.submit()).status).toBe(303);
-    const code = (db.prepare('select referral_code from users where email_normalized = ?').get('owner@parallel.test') as { referral_code: string })
-      .referral_code;
+    const code = (await userByEmail(database.db, 'owner@parallel.test'))!.referralCode;
 
     const friends = await Promise.all(Array.from({ length: 30 }, (_, i) => signupClient(`friend${i}@parallel.test`, code)));
     const results = await Promise.all(friends.map((f) => f.submit()));
     const created = results.filter((r) => r.status === 303).length;
     expect(created).toBe(30);
 
-    const owner_ = db.prepare('select id, referrals_count from users where email_normalized = ?').get('owner@parallel.test') as {
-      id: number;
-      referrals_count: number;
-    };
-    const rows = db.prepare("select count(*) as n from referrals where referrer_id = ? and status = 'credited'").get(owner_.id) as { n: number };
-    expect(owner_.referrals_count).toBe(created);
-    expect(rows.n).toBe(created);
+    const owner_ = (await userByEmail(database.db, 'owner@parallel.test'))!;
+    const rows = await countOf(database.db, "select count(*) from referrals where referrer_id = ? and status = 'credited'", owner_.id);
+    expect(owner_.referralsCount).toBe(created);
+    expect(rows).toBe(created);
   });
 
   it('credits one referral when one user applies a code ten times at once', async () => {
@@ -55,8 +53,7 @@ describe('concurrency over a file database', () => {
     await referrer.submit();
     const me = await signupClient('applier@parallel.test');
     await me.submit();
-    const code = (db.prepare('select referral_code from users where email_normalized = ?').get('applied-referrer@parallel.test') as { referral_code: string })
-      .referral_code;
+    const code = (await userByEmail(database.db, 'applied-referrer@parallel.test'))!.referralCode;
     const token = await me.client.csrf('/dashboard');
     const results = await Promise.all(
       Array.from({ length: 10 }, () =>
@@ -66,8 +63,8 @@ describe('concurrency over a file database', () => {
     const statuses = results.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(9);
-    const count = db.prepare('select referrals_count as n from users where email_normalized = ?').get('applied-referrer@parallel.test') as { n: number };
-    expect(count.n).toBe(1);
+    const count = (await userByEmail(database.db, 'applied-referrer@parallel.test'))!.referralsCount;
+    expect(count).toBe(1);
   });
 
   it('creates exactly one account when 20 sign-ups race for one email', async () => {
@@ -75,8 +72,8 @@ describe('concurrency over a file database', () => {
     const results = await Promise.all(racers.map((r) => r.submit()));
     expect(results.filter((r) => r.status === 303)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(19);
-    const n = db.prepare('select count(*) as n from users where email_normalized = ?').get('same.person@parallel.test') as { n: number };
-    expect(n.n).toBe(1);
+    const n = await countOf(database.db, 'select count(*) from users where email_normalized = ?', 'same.person@parallel.test');
+    expect(n).toBe(1);
   });
 
   it('finishes in-flight requests and exits 0 on SIGTERM', async () => {

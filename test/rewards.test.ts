@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestApp, type TestApp } from './helpers/app.js';
+import { countOf, one, openDatabaseOf, query, userByEmail } from './helpers/db.js';
 import { STRONG_PASSWORD, signup, uniqueEmail } from './helpers/forms.js';
 import { confirmEmail, verifyPathIn } from './helpers/mailbox.js';
 import { HttpClient, startServer, type RunningServer } from './helpers/server.js';
@@ -27,7 +27,7 @@ describe('rewards on the dashboard', () => {
     const email = uniqueEmail('earner');
     await signup(agent, { email });
     await confirmEmail(agent, t.db, email);
-    const code = (t.db.$client.prepare('select referral_code from users where email_normalized = ?').get(email) as { referral_code: string }).referral_code;
+    const code = (await userByEmail(t.db, email))!.referralCode;
     await signup(t.request(), { referral_code: code });
     await signup(t.request(), { referral_code: code });
     const dash = await agent.get('/dashboard');
@@ -35,12 +35,12 @@ describe('rewards on the dashboard', () => {
     expect(dash.text).toContain('Next: <strong>Early access</strong> at 3 referrals');
     expect(dash.text).toMatch(/data-stat="remaining">1 to go/);
     expect(dash.text).toMatch(/<progress value="66" max="100"/);
-    const mails = t.db.$client.prepare("select subject from email_outbox where to_address = ? and kind = 'reward_earned'").all(email);
+    const mails = await query(t.db, "select subject from email_outbox where to_address = ? and kind = 'reward_earned'", email);
     expect(mails).toEqual([{ subject: 'You earned a reward: First friend' }]);
   });
 });
 
-describe('award once under concurrency (real server, file database)', () => {
+describe('award once under concurrency (real server, shared database)', () => {
   let server: RunningServer;
   beforeAll(async () => {
     server = await startServer();
@@ -54,12 +54,13 @@ describe('award once under concurrency (real server, file database)', () => {
     const owner = new HttpClient(server.url);
     const token = await owner.csrf('/auth/signup');
     await owner.request('POST', '/auth/signup', { form: { name: 'Owner', email: 'owner@reward.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token } });
-    const db = new Database(server.dbFile, { readonly: true });
+    const database = openDatabaseOf(server);
+    const db = database.db;
     try {
       // Reward emails go only to confirmed addresses: the owner opens their link first.
-      const welcome = db.prepare("select text_body from email_outbox where to_address = 'owner@reward.test' and kind = 'welcome'").get() as { text_body: string };
-      expect((await owner.request('GET', verifyPathIn(welcome.text_body))).status).toBe(303);
-      const code = (db.prepare('select referral_code from users where email_normalized = ?').get('owner@reward.test') as { referral_code: string }).referral_code;
+      const welcome = await one<{ text_body: string }>(db, "select text_body from email_outbox where to_address = 'owner@reward.test' and kind = 'welcome'");
+      expect((await owner.request('GET', verifyPathIn(welcome!.text_body))).status).toBe(303);
+      const code = (await userByEmail(db, 'owner@reward.test'))!.referralCode;
       const friends = await Promise.all(
         Array.from({ length: 12 }, async (_, i) => {
           const c = new HttpClient(server.url);
@@ -69,19 +70,20 @@ describe('award once under concurrency (real server, file database)', () => {
       );
       const results = await Promise.all(friends.map((f) => f()));
       expect(results.every((r) => r.status === 303)).toBe(true);
-      const rewards = db
-        .prepare("select t.threshold, count(*) as n from user_rewards r join reward_tiers t on t.id = r.tier_id join users u on u.id = r.user_id where u.email_normalized = 'owner@reward.test' group by t.threshold order by t.threshold")
-        .all();
+      const rewards = await query(
+        db,
+        "select t.threshold, count(*) as n from user_rewards r join reward_tiers t on t.id = r.tier_id join users u on u.id = r.user_id where u.email_normalized = 'owner@reward.test' group by t.threshold order by t.threshold",
+      );
       expect(rewards).toEqual([
         { threshold: 1, n: 1 },
         { threshold: 3, n: 1 },
         { threshold: 5, n: 1 },
         { threshold: 10, n: 1 },
       ]);
-      const emails = db.prepare("select count(*) as n from email_outbox where kind = 'reward_earned' and to_address = 'owner@reward.test'").get() as { n: number };
-      expect(emails.n).toBe(4);
+      const emails = await countOf(db, "select count(*) from email_outbox where kind = 'reward_earned' and to_address = 'owner@reward.test'");
+      expect(emails).toBe(4);
     } finally {
-      db.close();
+      await database.close();
     }
   });
 });

@@ -1,35 +1,51 @@
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import bcrypt from 'bcrypt';
 import { describe, expect, it } from 'vitest';
 import { referralGraph, seedDatabase } from '../src/cli/seed.js';
-import { tempDir } from './helpers/app.js';
+import { users } from '../src/db/schema.js';
+import { freshDatabase, tempDir } from './helpers/app.js';
+import { countOf, one, onPostgres, openDatabaseOf } from './helpers/db.js';
 
 describe('db:seed', () => {
+  // The same seed and the same checks on the engine under test: a SQLite file, or under
+  // `npm run test:pg` a fresh PostgreSQL database (INSERT … SELECT FROM unnest, triggers
+  // set aside and score_counts rebuilt).
   it('fills an empty database with consistent users, referrals, rankings and rewards', async () => {
-    const file = path.join(tempDir(), 'seed.db');
-    const result = await seedDatabase(file, { users: 3000, password: 'seed pass 42', seed: 7 }, 4);
-    const db = new Database(file, { readonly: true });
+    const { database: fresh, file, url, drop } = freshDatabase();
+    await fresh.close();
+    const target = { databaseFile: onPostgres ? file : path.join(tempDir(), 'seed.db'), databaseUrl: url };
     try {
-      expect(db.prepare('select count(*) as n from users').get()).toEqual({ n: 3000 });
-      expect(db.prepare('select name, email from users where id = 17').get()).toEqual({ name: 'Seed User 17', email: 'user17@seed.test' });
-      expect((db.prepare('select count(*) as n from referrals').get() as { n: number }).n).toBe(result.referrals);
-      // Every count agrees with the referral rows behind it.
-      const mismatches = db
-        .prepare('select count(*) as n from users u where u.referrals_count <> (select count(*) from referrals r where r.referrer_id = u.id and r.status = \'credited\')')
-        .get() as { n: number };
-      expect(mismatches.n).toBe(0);
-      expect(db.prepare('select count(*) as n from users u join referrals r on r.referred_user_id = u.id where u.referred_by_id is not r.referrer_id').get()).toEqual({ n: 0 });
-      const ranked = db.prepare("select count(*) as n from users where status = 'active' and referrals_count > 0").get() as { n: number };
-      expect(db.prepare('select sum(users) as n from score_counts').get()).toEqual(ranked);
-      expect(db.prepare('select count(distinct referral_code) as n from users').get()).toEqual({ n: 3000 });
-      expect(db.prepare('select count(*) as n from user_rewards r join reward_tiers t on t.id = r.tier_id join users u on u.id = r.user_id where t.threshold > u.referrals_count').get()).toEqual({ n: 0 });
-      const hash = (db.prepare('select password_hash from users where id = 3000').get() as { password_hash: string }).password_hash;
-      expect(await bcrypt.compare('seed pass 42', hash)).toBe(true);
+      const result = await seedDatabase(target, { users: 3000, password: 'seed pass 42', seed: 7 }, 4);
+      const database = openDatabaseOf({ dbFile: target.databaseFile, databaseUrl: url });
+      const db = database.db;
+      try {
+        expect(await one(db, 'select count(*) as n from users')).toEqual({ n: 3000 });
+        expect(await one(db, 'select name, email from users where id = 17')).toEqual({ name: 'Seed User 17', email: 'user17@seed.test' });
+        expect(await countOf(db, 'select count(*) from referrals')).toBe(result.referrals);
+        // Every count agrees with the referral rows behind it.
+        const mismatches = await countOf(
+          db,
+          "select count(*) from users u where u.referrals_count <> (select count(*) from referrals r where r.referrer_id = u.id and r.status = 'credited')",
+        );
+        expect(mismatches).toBe(0);
+        expect(await countOf(db, 'select count(*) from users u join referrals r on r.referred_user_id = u.id where u.referred_by_id is distinct from r.referrer_id')).toBe(0);
+        const ranked = await countOf(db, "select count(*) from users where status = 'active' and referrals_count > 0");
+        expect(await countOf(db, 'select coalesce(sum(users), 0) from score_counts')).toBe(ranked);
+        expect(await countOf(db, 'select count(distinct referral_code) from users')).toBe(3000);
+        expect(await countOf(db, 'select count(*) from user_rewards r join reward_tiers t on t.id = r.tier_id join users u on u.id = r.user_id where t.threshold > u.referrals_count')).toBe(0);
+        expect(await countOf(db, 'select count(*) from users where email_verified_at is null')).toBe(0);
+        const hash = (await one<{ password_hash: string }>(db, 'select password_hash from users where id = 3000'))!.password_hash;
+        expect(await bcrypt.compare('seed pass 42', hash)).toBe(true);
+        // New rows after a seed get fresh ids (PostgreSQL's identity was moved past the seed).
+        const [next] = await db.insert(users).values({ name: 'After', email: 'after@seed.test', emailNormalized: 'after@seed.test', passwordHash: 'x', referralCode: 'AFTERSD1', createdAt: new Date() }).returning();
+        expect(next!.id).toBe(3001);
+      } finally {
+        await database.close();
+      }
+      await expect(seedDatabase(target, { users: 10, password: 'x' }, 4)).rejects.toThrow(/already has 3001 users/);
     } finally {
-      db.close();
+      drop();
     }
-    await expect(seedDatabase(file, { users: 10, password: 'x' }, 4)).rejects.toThrow(/already has 3000 users/);
   });
 
   it('draws a power law: most people refer no one, a few refer very many', () => {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { systemClock } from '../clock.js';
 import { loadConfig } from '../config.js';
-import { openSqlite } from '../db/database.js';
+import { openDatabase } from '../db/database.js';
 import { runMigrations } from '../db/migrate.js';
 import { auditLog, users } from '../db/schema.js';
 import { createUserRepository } from '../modules/auth/auth.repository.js';
@@ -28,8 +28,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig(process.env);
-  const database = openSqlite(config.databaseFile);
-  runMigrations(database);
+  const database = openDatabase(config);
+  await runMigrations(database);
   const repo = createUserRepository(database.db);
   const now = systemClock.now();
   try {

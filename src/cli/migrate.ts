@@ -1,6 +1,6 @@
 import { loadConfig } from '../config.js';
-import { migrateFile } from '../db/migrate.js';
+import { migrateConfigured } from '../db/migrate.js';
 
 const config = loadConfig(process.env);
-await migrateFile(config.databaseFile);
-console.log(`Migrations applied to ${config.databaseFile}`);
+await migrateConfigured(config);
+console.log(`Migrations applied to ${config.databaseUrl ? 'the PostgreSQL database' : config.databaseFile}`);

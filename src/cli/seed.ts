@@ -4,7 +4,11 @@ import { parseArgs } from 'node:util';
 import bcrypt from 'bcrypt';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../config.js';
-import { openSqlite } from '../db/database.js';
+import { sql } from 'drizzle-orm';
+import type { Database as SqliteConnection } from 'better-sqlite3';
+import type { Pool } from 'pg';
+import { openDatabase } from '../db/database.js';
+import { rows } from '../db/sql.js';
 import { runMigrations } from '../db/migrate.js';
 import { CODE_ALPHABET, CODE_LENGTH } from '../modules/referral/referral-code.js';
 
@@ -70,27 +74,19 @@ function uniqueCodes(n: number): string[] {
   return codes;
 }
 
-/**
- * Fills an empty database with `users` accounts named "Seed User i" (user<i>@seed.test),
- * all sharing one bcrypt hash of the password, plus real referral rows whose counts
- * agree with users.referrals_count, and the rewards those counts earn. Seed users are
- * confirmed and their referrals credited, as if every friend had opened their link.
- */
-export async function seedDatabase(file: string, options: SeedOptions, bcryptCost: number): Promise<{ referrals: number; top: number; ms: number }> {
-  const started = Date.now();
-  const database = openSqlite(file);
-  runMigrations(database);
-  // Bulk loading talks to the writer connection directly: nothing else runs meanwhile.
-  const sqlite = database.writer;
-  const existing = (sqlite.prepare('select count(*) as n from users').get() as { n: number }).n;
-  if (existing > 0) {
-    await database.close();
-    throw new Error(`${file} already has ${existing} users; seed an empty database (delete the file or pass --force).`);
-  }
-  sqlite.pragma('synchronous = OFF');
-  sqlite.pragma('cache_size = -262144');
-  sqlite.pragma('temp_store = MEMORY');
+/** Everything the seed writes, computed once, the same for both engines. */
+interface SeedPlan {
+  n: number;
+  hash: string;
+  codes: string[];
+  counts: Int32Array | number[];
+  referredBy: Int32Array | number[];
+  lastAt: Float64Array;
+  createdAt: (i: number) => number;
+  referrals: number;
+}
 
+async function plan(options: SeedOptions, bcryptCost: number): Promise<SeedPlan> {
   const n = options.users;
   const random = prng(options.seed ?? 20261126);
   const hash = await bcrypt.hash(options.password, bcryptCost);
@@ -108,12 +104,57 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
       referrals += 1;
     }
   }
+  return { n, hash, codes, counts, referredBy, lastAt, createdAt, referrals };
+}
 
-  const bar = options.progress
+function progressBar(enabled: boolean | undefined, total: number) {
+  const bar = enabled
     ? new cliProgress.SingleBar({ format: 'seeding {bar} {percentage}% | {value}/{total} rows | {duration}s', hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
-  bar?.start(n + referrals, 0);
+  bar?.start(total, 0);
+  return bar;
+}
 
+/**
+ * Fills an empty database with `users` accounts named "Seed User i" (user<i>@seed.test),
+ * all sharing one bcrypt hash of the password, plus real referral rows whose counts
+ * agree with users.referrals_count, and the rewards those counts earn. Seed users are
+ * confirmed and their referrals credited, as if every friend had opened their link.
+ * `target` is a SQLite file, or a PostgreSQL database when databaseUrl is set.
+ */
+export async function seedDatabase(
+  target: string | { databaseUrl?: string; databaseFile: string },
+  options: SeedOptions,
+  bcryptCost: number,
+): Promise<{ referrals: number; top: number; ms: number }> {
+  const started = Date.now();
+  const where = typeof target === 'string' ? { databaseFile: target } : target;
+  const database = openDatabase(where);
+  try {
+    await runMigrations(database);
+    const existing = (await rows<{ n: number }>(database.db, sql`select count(*) as n from users`))[0]!.n;
+    if (Number(existing) > 0) throw new Error(`the database already has ${existing} users; seed an empty one (pass --force).`);
+    const seed = await plan(options, bcryptCost);
+    const bar = progressBar(options.progress, seed.n + seed.referrals);
+    if ('writer' in database) writeSqlite(database.writer, seed, bar);
+    else await writePostgres(database.pool, seed, bar);
+    bar?.stop();
+    let top = 0;
+    for (let i = 1; i <= seed.n; i++) top = Math.max(top, seed.counts[i]!);
+    return { referrals: seed.referrals, top, ms: Date.now() - started };
+  } finally {
+    await database.close();
+  }
+}
+
+type Bar = ReturnType<typeof progressBar>;
+const BATCH = 50_000;
+
+function writeSqlite(sqlite: SqliteConnection, seed: SeedPlan, bar: Bar): void {
+  const { n, hash, codes, counts, referredBy, lastAt, createdAt } = seed;
+  sqlite.pragma('synchronous = OFF');
+  sqlite.pragma('cache_size = -262144');
+  sqlite.pragma('temp_store = MEMORY');
   const insertUser = sqlite.prepare(
     `insert into users (id, name, email, email_normalized, password_hash, referral_code, referrals_count, referred_by_id,
        role, status, last_referral_at, notify_referrals, email_verified_at, created_at)
@@ -123,7 +164,6 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
     `insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at, screened_at, credited_at)
      values (?, ?, ?, 'signup', 'credited', ?, ?, ?)`,
   );
-  const BATCH = 50_000;
   const userBatch = sqlite.transaction((from: number, to: number) => {
     for (let i = from; i <= to; i++) {
       const email = `user${i}@seed.test`;
@@ -150,8 +190,6 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
     const inserted = referralBatch(from, to); // outside `bar?.`: optional chaining would skip the call
     bar?.increment(inserted);
   }
-  bar?.stop();
-
   sqlite.exec(`
     insert into user_rewards (user_id, tier_id, status, awarded_at)
       select u.id, t.id, 'awarded', u.last_referral_at from users u
@@ -162,10 +200,87 @@ export async function seedDatabase(file: string, options: SeedOptions, bcryptCos
   sqlite.pragma('synchronous = NORMAL');
   sqlite.exec('analyze');
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  await database.close();
-  let top = 0;
-  for (let i = 1; i <= n; i++) top = Math.max(top, counts[i]!);
-  return { referrals, top, ms: Date.now() - started };
+}
+
+/**
+ * PostgreSQL: each batch is one INSERT … SELECT FROM unnest(arrays), 50,000 rows per
+ * statement. The per-row score_counts triggers are set aside for the load (one pass
+ * rebuilds the table afterwards), which is what makes a million users take seconds.
+ */
+async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void> {
+  const { n, hash, codes, counts, referredBy, lastAt, createdAt } = seed;
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('alter table users disable trigger user');
+    for (let from = 1; from <= n; from += BATCH) {
+      const to = Math.min(n, from + BATCH - 1);
+      const ids: number[] = [];
+      const codesOf: string[] = [];
+      const countsOf: number[] = [];
+      const referrers: (number | null)[] = [];
+      const last: (number | null)[] = [];
+      const created: number[] = [];
+      for (let i = from; i <= to; i++) {
+        ids.push(i);
+        codesOf.push(codes[i - 1]!);
+        countsOf.push(counts[i]!);
+        referrers.push(referredBy[i] || null);
+        last.push(counts[i] ? lastAt[i]! : null);
+        created.push(createdAt(i));
+      }
+      await client.query(
+        `insert into users (id, name, email, email_normalized, password_hash, referral_code, referrals_count, referred_by_id,
+           role, status, last_referral_at, notify_referrals, email_verified_at, created_at)
+         select id, 'Seed User ' || id, 'user' || id || '@seed.test', 'user' || id || '@seed.test', $1, code, cnt, ref,
+           'user', 'active', last, true, created, created
+         from unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[]) as t(id, code, cnt, ref, last, created)`,
+        [hash, ids, codesOf, countsOf, referrers, last, created],
+      );
+      bar?.increment(to - from + 1);
+    }
+    for (let from = 2; from <= n; from += BATCH) {
+      const to = Math.min(n, from + BATCH - 1);
+      const referred: number[] = [];
+      const referrers: number[] = [];
+      const created: number[] = [];
+      for (let i = from; i <= to; i++) {
+        const r = referredBy[i]!;
+        if (!r) continue;
+        referred.push(i);
+        referrers.push(r);
+        created.push(createdAt(i));
+      }
+      await client.query(
+        `insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at, screened_at, credited_at)
+         select ref, id, 'user' || id || '@seed.test', 'signup', 'credited', created, created, created
+         from unnest($1::int[], $2::int[], $3::bigint[]) as t(ref, id, created)`,
+        [referrers, referred, created],
+      );
+      bar?.increment(referred.length);
+    }
+    await client.query('alter table users enable trigger user');
+    await client.query(`
+      insert into score_counts (score, users)
+        select referrals_count, count(*) from users where status = 'active' and referrals_count > 0 group by referrals_count
+        on conflict (score) do update set users = excluded.users`);
+    await client.query(`
+      insert into user_rewards (user_id, tier_id, status, awarded_at)
+        select u.id, t.id, 'awarded', u.last_referral_at from users u
+        join reward_tiers t on t.active and t.threshold <= u.referrals_count
+        where u.referrals_count > 0`);
+    await client.query(`update app_state set value = value + 1 where key = 'leaderboard_version'`);
+    // Identity columns do not move when ids are given explicitly.
+    await client.query(`select setval(pg_get_serial_sequence('users', 'id'), (select max(id) from users))`);
+    await client.query(`select setval(pg_get_serial_sequence('referrals', 'id'), (select max(id) from referrals))`);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback');
+    throw err;
+  } finally {
+    client.release();
+  }
+  await pool.query('analyze');
 }
 
 async function main(): Promise<number> {
@@ -180,14 +295,28 @@ async function main(): Promise<number> {
   }
   const password = values.password ?? DEFAULT_PASSWORD;
   const config = loadConfig(process.env);
-  if (values.force) for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${config.databaseFile}${suffix}`, { force: true });
-  const result = await seedDatabase(config.databaseFile, { users, password, progress: process.stdout.isTTY, seed: values.seed ? Number(values.seed) : undefined }, config.bcryptCost);
+  if (values.force) await emptyDatabase(config);
+  const result = await seedDatabase(config, { users, password, progress: process.stdout.isTTY, seed: values.seed ? Number(values.seed) : undefined }, config.bcryptCost);
   console.log(
-    `Seeded ${users.toLocaleString('en-US')} users and ${result.referrals.toLocaleString('en-US')} referrals into ${config.databaseFile} ` +
+    `Seeded ${users.toLocaleString('en-US')} users and ${result.referrals.toLocaleString('en-US')} referrals into ${config.databaseUrl ? 'the PostgreSQL database' : config.databaseFile} ` +
       `in ${(result.ms / 1000).toFixed(1)} s (top referrer: ${result.top}).`,
   );
   console.log(`Every seed user logs in with the password: ${password}${values.password ? '' : ' (the default; pass --password to choose)'}`);
   return 0;
+}
+
+/** --force: a SQLite file is deleted; a PostgreSQL database loses every table (then migrates afresh). */
+async function emptyDatabase(config: { databaseUrl?: string; databaseFile: string }): Promise<void> {
+  if (!config.databaseUrl) {
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${config.databaseFile}${suffix}`, { force: true });
+    return;
+  }
+  const database = openDatabase(config);
+  try {
+    if ('pool' in database) await database.pool.query('drop schema public cascade; create schema public; drop schema if exists drizzle cascade;');
+  } finally {
+    await database.close();
+  }
 }
 
 // Run only as a script, not when a test imports seedDatabase.

@@ -6,6 +6,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Db, Tx } from './client.js';
+import { isRetryable } from './errors.js';
 import { useEngine, type Dialect } from './schema.js';
 import * as schema from './schema.sqlite.js';
 
@@ -137,16 +138,31 @@ export function openPostgres(url: string, options: { max?: number } = {}): Postg
     dialect: 'postgres',
     db,
     pool,
-    transaction: <T>(work: (tx: Tx) => Promise<T>) =>
-      (db as unknown as ReturnType<typeof drizzlePg>).transaction((tx) => work(tx as unknown as Tx)),
+    transaction: async <T>(work: (tx: Tx) => Promise<T>): Promise<T> => {
+      // Two units of work that lock the same rows in opposite orders deadlock; PostgreSQL
+      // aborts one, which then simply runs again (it changed nothing).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await (db as unknown as ReturnType<typeof drizzlePg>).transaction((tx) => work(tx as unknown as Tx));
+        } catch (err) {
+          if (attempt >= 5 || !isRetryable(err)) throw err;
+        }
+      }
+    },
     ping: async () => {
       await pool.query('select 1');
     },
-    close: () => pool.end(),
+    close: async () => {
+      // Idempotent: a shutdown path and a test may both close it.
+      if (!pool.ended) await pool.end();
+    },
   };
 }
 
+/** Either engine's Database, as the app and its tools receive it. */
+export type AppDatabase = SqliteDatabase | PostgresDatabase;
+
 /** The engine the configuration names: DATABASE_URL (PostgreSQL) or DATABASE_FILE (SQLite). */
-export function openDatabase(config: { databaseUrl?: string; databaseFile: string }): SqliteDatabase | PostgresDatabase {
+export function openDatabase(config: { databaseUrl?: string; databaseFile: string }): AppDatabase {
   return config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(config.databaseFile);
 }

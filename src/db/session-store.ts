@@ -3,6 +3,7 @@ import type { SessionData } from 'express-session';
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Database } from './database.js';
 import { sessions } from './schema.js';
+import { prepared } from './sql.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -32,11 +33,12 @@ export class SessionStore extends session.Store {
   ) {
     super();
     const now = sql.placeholder('now');
-    this.getStmt = database.db
-      .select({ data: sessions.data })
-      .from(sessions)
-      .where(and(eq(sessions.sid, sql.placeholder('sid')), sql`${sessions.expiresAt} > ${now}`))
-      .prepare();
+    this.getStmt = prepared(
+      database.db
+        .select({ data: sessions.data })
+        .from(sessions)
+        .where(and(eq(sessions.sid, sql.placeholder('sid')), sql`${sessions.expiresAt} > ${now}`)),
+    );
 
     if (options.pruneIntervalMs) {
       // A failed prune surfaces as an unhandled rejection, as the synchronous version's throw did.
@@ -68,7 +70,7 @@ export class SessionStore extends session.Store {
   }
 
   private async readSession(sid: string): Promise<SessionData | null> {
-    const row = this.getStmt.get({ sid, now: this.now() });
+    const row = await this.getStmt.get({ sid, now: this.now() });
     return row ? (JSON.parse(row.data) as SessionData) : null;
   }
 

@@ -1,15 +1,77 @@
-import type { SQL } from 'drizzle-orm';
+import { sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import type { Db, Tx } from './client.js';
+import { engine } from './schema.js';
 
 /**
- * Raw SQL for the few statements the query builder cannot express (recursive CTEs,
- * INSERT … SELECT … ON CONFLICT). Portable SQL only; engine differences stay in db/.
+ * The few places where the two engines' SQL differs, and raw SQL for the statements the
+ * query builder cannot express (recursive CTEs, INSERT … SELECT … ON CONFLICT). Every
+ * other query is written once with the builder and runs on both.
  */
+
+interface PgLike {
+  execute(query: SQL): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
 export async function rows<T>(q: Db | Tx, query: SQL): Promise<T[]> {
+  if (engine === 'postgres') return (await (q as unknown as PgLike).execute(query)).rows as T[];
   return q.all<T>(query);
 }
 
 /** Runs a raw statement; returns how many rows it changed. */
-export async function exec(q: Tx, query: SQL): Promise<number> {
+export async function exec(q: Db | Tx, query: SQL): Promise<number> {
+  if (engine === 'postgres') return (await (q as unknown as PgLike).execute(query)).rowCount ?? 0;
   return q.run(query).changes;
+}
+
+/** The UTC calendar day (YYYY-MM-DD) of an epoch-milliseconds column. */
+export function dayOf(column: SQLWrapper): SQL<string> {
+  return engine === 'postgres'
+    ? sql<string>`to_char(to_timestamp(${column} / 1000.0) at time zone 'UTC', 'YYYY-MM-DD')`
+    : sql<string>`strftime('%Y-%m-%d', ${column} / 1000, 'unixepoch')`;
+}
+
+/** A boolean column that is true (SQLite stores booleans as 0/1). */
+export function isTrue(column: SQLWrapper): SQL {
+  return engine === 'postgres' ? sql`${column} = true` : sql`${column} = 1`;
+}
+
+type SqlitePrepared = { all(params?: Record<string, unknown>): unknown; get(params?: Record<string, unknown>): unknown };
+type Params = Record<string, unknown>;
+
+/**
+ * A statement built once and run many times with different parameters (hot read paths):
+ * building a query costs more than running it. SQLite keeps it prepared on its
+ * connection; PostgreSQL sends it unnamed, since a pool spreads it over connections.
+ * Typed by the SQLite builder, like every query here.
+ */
+export function prepared<Q extends { prepare(): SqlitePrepared }>(
+  query: Q,
+): {
+  all(params?: Params): Promise<ReturnType<ReturnType<Q['prepare']>['all']>>;
+  get(params?: Params): Promise<ReturnType<ReturnType<Q['prepare']>['get']>>;
+} {
+  type All = ReturnType<ReturnType<Q['prepare']>['all']>;
+  type Get = ReturnType<ReturnType<Q['prepare']>['get']>;
+  if (engine === 'postgres') {
+    const stmt = (query as unknown as { prepare(name?: string): { execute(params?: Params): Promise<unknown[]> } }).prepare(undefined);
+    return {
+      all: async (params) => (await stmt.execute(params)) as All,
+      get: async (params) => (await stmt.execute(params))[0] as Get,
+    };
+  }
+  const stmt = query.prepare();
+  return {
+    all: async (params) => stmt.all(params) as All,
+    get: async (params) => stmt.get(params) as Get,
+  };
+}
+
+/**
+ * Rows a worker is about to claim (the outbox): on PostgreSQL they are locked, and rows
+ * another server has locked are skipped, so two servers never claim one row and neither
+ * waits for the other. SQLite has a single writer, so there is nothing to add.
+ */
+export function skipLocked<Q>(query: Q): Q {
+  if (engine !== 'postgres') return query;
+  return (query as unknown as { for(strength: 'update', config: { skipLocked: boolean }): Q }).for('update', { skipLocked: true });
 }

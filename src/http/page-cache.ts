@@ -17,16 +17,16 @@ const etag = (body: Buffer) => `"${crypto.createHash('sha1').update(body).digest
  *   render, and only canonical URLs are stored, so odd query strings cannot push real
  *   pages out. Nothing personal is ever cached.
  */
-export function createPageCache(options: { enabled: boolean; version: () => number; max?: number }) {
+export function createPageCache(options: { enabled: boolean; version: () => Promise<number>; max?: number }) {
   // Stored as bytes with their ETag, so a hit costs no encoding or hashing.
   const cache = new LRUCache<string, { version: number; body: Buffer; etag: string }>({ max: options.max ?? 200 });
 
   const cacheable = (req: Request) => options.enabled && (req.method === 'GET' || req.method === 'HEAD') && !req.headers.cookie;
 
-  const serve: RequestHandler = (req, res, next) => {
+  const serve: RequestHandler = async (req, res, next) => {
     if (!cacheable(req)) return next();
     const hit = cache.get(req.originalUrl);
-    if (!hit || hit.version !== options.version()) return next();
+    if (!hit || hit.version !== (await options.version())) return next();
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('ETag', hit.etag);
     res.send(hit.body);

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
-import { RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
-import type { SqliteDatabase } from '../db/database.js';
+import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { AppDatabase, SqliteDatabase } from '../db/database.js';
 import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
 
@@ -20,20 +20,18 @@ const unlimited: Limiter = {
   reset: async () => {},
 };
 
-function sqliteLimiter(database: SqliteDatabase, name: string, points: number, durationSec: number): Limiter {
-  // The counters live in the app's SQLite file, so every worker process shares them. The
-  // store runs synchronous statements on the writer connection, so each call waits its
-  // turn like any other unit of work (never inside another one's open transaction).
-  const limiter = new RateLimiterSQLite({
-    storeClient: database.writer,
-    storeType: 'better-sqlite3',
-    tableName: 'rate_limits',
-    tableCreated: true,
-    keyPrefix: name,
-    points,
-    duration: durationSec,
-  });
-  const serialised = <T>(work: () => Promise<T>) => database.transaction(work);
+/**
+ * The counters live in the app's database, so every worker process and app server shares
+ * them: SQLite's store runs synchronous statements on the writer connection, so each
+ * call waits its turn like any other unit of work; PostgreSQL's uses the pool.
+ */
+function storeLimiter(database: AppDatabase, name: string, points: number, durationSec: number): Limiter {
+  const common = { tableName: 'rate_limits', tableCreated: true, keyPrefix: name, points, duration: durationSec };
+  const limiter: RateLimiterAbstract =
+    'writer' in database
+      ? new RateLimiterSQLite({ ...common, storeClient: database.writer, storeType: 'better-sqlite3' })
+      : new RateLimiterPostgres({ ...common, storeClient: database.pool, storeType: 'pool', clearExpiredByTimeout: true });
+  const serialised = <T>(work: () => Promise<T>): Promise<T> => ('writer' in database ? (database as SqliteDatabase).transaction(work) : work());
   return {
     async consume(key) {
       // A refusal is an answer, not a failure: the spent point commits with it.
@@ -69,10 +67,10 @@ export interface RateLimits {
   deepPageIp: Limiter;
 }
 
-export function createRateLimits(database: SqliteDatabase, config: Config): RateLimits {
+export function createRateLimits(database: AppDatabase, config: Config): RateLimits {
   const r = config.rateLimits;
   const make = (name: string, points: number, durationSec: number) =>
-    r.enabled ? sqliteLimiter(database, name, points, durationSec) : unlimited;
+    r.enabled ? storeLimiter(database, name, points, durationSec) : unlimited;
   return {
     loginEmailIp: make('login-email-ip', r.loginPerEmailIp, 15 * 60),
     loginIp: make('login-ip', r.loginPerIp, 60 * 60),

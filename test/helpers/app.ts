@@ -7,8 +7,9 @@ import { createApp } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Env } from '../../src/config.js';
 import type { Db } from '../../src/db/client.js';
-import { openSqlite, type SqliteDatabase } from '../../src/db/database.js';
-import { runMigrations } from '../../src/db/migrate.js';
+import { openPostgres, openSqlite, type AppDatabase } from '../../src/db/database.js';
+import { createTestPgDatabase, pgServerUrl } from './pg.js';
+import { migrateSqlite } from '../../src/db/migrate.js';
 import type { MailTransport } from '../../src/modules/mail/transport.js';
 import type { PasswordHasher } from '../../src/modules/auth/password-hasher.js';
 
@@ -54,18 +55,26 @@ export function tempDir(prefix = 'referral-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** A fresh migrated database file, as every test file gets. */
-export function freshDatabase(dir = tempDir()): { database: SqliteDatabase; db: Db; file: string } {
+/**
+ * A fresh migrated database, as every test file gets: a SQLite file, or under
+ * `npm run test:pg` a PostgreSQL database copied from the migrated template.
+ */
+export function freshDatabase(dir = tempDir()): { database: AppDatabase; db: Db; file: string; url: string | undefined; drop(): void } {
   const file = path.join(dir, 'app.db');
+  if (pgServerUrl) {
+    const pg = createTestPgDatabase();
+    const database = openPostgres(pg.url, { max: 4 });
+    return { database, db: database.db, file, url: pg.url, drop: pg.drop };
+  }
   const database = openSqlite(file);
-  runMigrations(database);
-  return { database, db: database.db, file };
+  migrateSqlite(database);
+  return { database, db: database.db, file, url: undefined, drop: () => {} };
 }
 
 export interface TestApp {
   app: ReturnType<typeof createApp>['app'];
   /** The unit-of-work door, as the app uses it. */
-  database: SqliteDatabase;
+  database: AppDatabase;
   /** Reads (and test set-up writes) on their own connection: committed data only. */
   db: Db;
   dir: string;
@@ -79,10 +88,11 @@ export interface TestApp {
 
 export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock; mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
   const dir = tempDir();
-  const { database, file } = freshDatabase(dir);
+  const { database, file, url, drop } = freshDatabase(dir);
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_FILE: file,
+    DATABASE_URL: url,
     SESSION_SECRET: 'test-secret-test-secret-test-secret-0123',
     BCRYPT_COST: '4',
     LOG_LEVEL: 'silent',
@@ -95,6 +105,7 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
     ...app,
     async close() {
       await app.close();
+      drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -104,7 +115,7 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
  * An app over an open database; closing it closes the app and that connection. Also
  * how a test stands up a second "worker" on the same file (see siblingApp).
  */
-export function appOn(database: SqliteDatabase, config: TestApp['config'], clock: TestClock, dir: string, deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
+export function appOn(database: AppDatabase, config: TestApp['config'], clock: TestClock, dir: string, deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
   const built = createApp({ config, database, logger: pino({ level: 'silent' }), clock, mailer: deps.mailer, hasher: deps.hasher });
   return {
     app: built.app,

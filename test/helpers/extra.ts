@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
+import { count, eq } from 'drizzle-orm';
 import supertest from 'supertest';
-import { openSqlite } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/database.js';
+import { sessions, users } from '../../src/db/schema.js';
 import { appOn, type TestApp } from './app.js';
 
 /** The Set-Cookie lines of a response, always as an array. */
@@ -63,52 +65,44 @@ export function inputValue(html: string, name: string): string | undefined {
   return value === undefined ? undefined : unescapeHtml(value);
 }
 
-interface UserRow {
-  id: number;
-  name: string;
-  email: string;
-  email_normalized: string;
-  referral_code: string;
-  status: string;
-  password_hash: string;
+export async function countUsers(t: TestApp, emailNormalized?: string): Promise<number> {
+  const [row] = await t.db
+    .select({ n: count() })
+    .from(users)
+    .where(emailNormalized === undefined ? undefined : eq(users.emailNormalized, emailNormalized));
+  return row!.n;
 }
 
-export function userByEmail(t: TestApp, emailNormalized: string): UserRow | undefined {
-  return t.db.$client.prepare('select * from users where email_normalized = ?').get(emailNormalized) as UserRow | undefined;
+export async function setUserStatus(t: TestApp, emailNormalized: string, status: 'active' | 'disabled'): Promise<void> {
+  await t.db.update(users).set({ status }).where(eq(users.emailNormalized, emailNormalized));
 }
 
-export function countUsers(t: TestApp, emailNormalized?: string): number {
-  const row = (
-    emailNormalized === undefined
-      ? t.db.$client.prepare('select count(*) as n from users').get()
-      : t.db.$client.prepare('select count(*) as n from users where email_normalized = ?').get(emailNormalized)
-  ) as { n: number };
-  return row.n;
-}
-
-export function setUserStatus(t: TestApp, emailNormalized: string, status: 'active' | 'disabled'): void {
-  t.db.$client.prepare('update users set status = ? where email_normalized = ?').run(status, emailNormalized);
-}
-
-export function sessionRow(t: TestApp, sid: string): { sid: string; user_id: number | null } | undefined {
-  return t.db.$client.prepare('select sid, user_id from sessions where sid = ?').get(sid) as
-    | { sid: string; user_id: number | null }
-    | undefined;
+export async function sessionRow(t: TestApp, sid: string): Promise<{ sid: string; userId: number | null } | undefined> {
+  const [row] = await t.db.select({ sid: sessions.sid, userId: sessions.userId }).from(sessions).where(eq(sessions.sid, sid));
+  return row;
 }
 
 /**
- * A second app instance on its own connection to the same database file, standing in for
+ * A second app instance on its own connection to the same database, standing in for
  * another worker process. It shares `t`'s config and clock. Close it (or call
  * closeSiblings) before closing `t`, which deletes the directory.
  */
 export function siblingApp(t: TestApp): TestApp {
-  const sibling = appOn(openSqlite(t.config.databaseFile), t.config, t.clock, t.dir);
-  siblings.push(sibling);
+  const app = appOn(openDatabase(t.config), t.config, t.clock, t.dir);
+  // Closed once only, whether by the test or by closeSiblings (a PostgreSQL pool cannot end twice).
+  const sibling: TestApp = {
+    ...app,
+    close() {
+      siblings.delete(sibling);
+      return app.close();
+    },
+  };
+  siblings.add(sibling);
   return sibling;
 }
 
-const siblings: TestApp[] = [];
-/** Closes every sibling app opened so far (call before closing the original apps). */
+const siblings = new Set<TestApp>();
+/** Closes every sibling app still open (call before closing the original apps). */
 export async function closeSiblings(): Promise<void> {
-  for (const s of siblings.splice(0)) await s.close();
+  for (const s of [...siblings]) await s.close();
 }

@@ -12,20 +12,20 @@ export function verifyPathIn(text: string): string {
 }
 
 /** The newest confirmation link queued for an address (welcome or resend). */
-export function verifyPathFor(db: Db, email: string): string {
-  const row = db
+export async function verifyPathFor(db: Db, email: string): Promise<string> {
+  const [row] = await db
     .select({ text: emailOutbox.textBody })
     .from(emailOutbox)
     .where(and(eq(emailOutbox.toAddress, email), inArray(emailOutbox.kind, ['welcome', 'verify_email'])))
     .orderBy(desc(emailOutbox.id))
-    .get();
+    .limit(1);
   if (!row) throw new Error(`no confirmation email for ${email}`);
   return verifyPathIn(row.text);
 }
 
 /** Opens the emailed link, as the person would from their mail app. */
 export async function confirmEmail(agent: supertest.Agent, db: Db, email: string): Promise<supertest.Response> {
-  const res = await agent.get(verifyPathFor(db, email));
+  const res = await agent.get(await verifyPathFor(db, email));
   expect(res.status).toBe(303);
   return res;
 }

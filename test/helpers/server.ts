@@ -3,10 +3,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { projectRoot } from '../../src/paths.js';
 import { creditAtSignup, relaxedLimits, tempDir } from './app.js';
+import { createTestPgDatabase, pgServerUrl } from './pg.js';
 
 export interface RunningServer {
   url: string;
   dbFile: string;
+  /** The PostgreSQL database under `npm run test:pg` (a second server may share it). */
+  databaseUrl: string | undefined;
   dir: string;
   process: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -14,10 +17,14 @@ export interface RunningServer {
 
 /**
  * Starts the real entry point (src/server.ts) in a child process over a file database,
- * as `npm start` would, and resolves once it logs the port it listens on.
+ * as `npm start` would, and resolves once it logs the port it listens on. Under
+ * `npm run test:pg` it gets a fresh PostgreSQL database instead (dropped when it stops),
+ * unless env.DATABASE_URL names one to share.
  */
 export async function startServer(env: Record<string, string> = {}, dir = tempDir('referral-server-')): Promise<RunningServer> {
   const dbFile = path.join(dir, 'app.db');
+  const ownPg = pgServerUrl && !env.DATABASE_URL ? createTestPgDatabase() : undefined;
+  const databaseUrl = env.DATABASE_URL ?? ownPg?.url;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/server.ts')], {
     cwd: projectRoot,
     env: {
@@ -26,6 +33,7 @@ export async function startServer(env: Record<string, string> = {}, dir = tempDi
       PORT: '0',
       HOST: '127.0.0.1',
       DATABASE_FILE: dbFile,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
       SESSION_SECRET: 'server-test-secret-server-test-secret-01',
       BCRYPT_COST: '4',
       LOG_LEVEL: 'info',
@@ -59,14 +67,18 @@ export async function startServer(env: Record<string, string> = {}, dir = tempDi
   return {
     url: `http://127.0.0.1:${port}`,
     dbFile,
+    databaseUrl,
     dir,
     process: child,
-    stop: (signal = 'SIGTERM') =>
-      new Promise((resolve) => {
+    stop: async (signal = 'SIGTERM') => {
+      const code = await new Promise<number | null>((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
+        child.once('exit', (c) => resolve(c));
         child.kill(signal);
-      }),
+      });
+      ownPg?.drop();
+      return code;
+    },
   };
 }
 

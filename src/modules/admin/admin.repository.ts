@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
+import { dayOf } from '../../db/sql.js';
 import type { Db } from '../../db/client.js';
 import { auditLog, referralClicks, referrals, sessions, users, type Referral, type User } from '../../db/schema.js';
 import type { Tx } from '../../db/client.js';
@@ -27,9 +28,9 @@ export async function auditInTx(tx: Tx, entry: AuditEntry): Promise<void> {
 
 /** `%` and `_` typed into a search box are literal characters, not wildcards. */
 const likeEscaped = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-const likeOp = (column: Parameters<typeof like>[0], q: string): SQL => sql`${column} like ${likeEscaped(q)} escape '\\'`;
+// lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+const likeOp = (column: Parameters<typeof like>[0], q: string): SQL => sql`lower(${column}) like ${likeEscaped(q.toLowerCase())} escape '\\'`;
 
-const day = (column: SQL | Parameters<typeof like>[0]) => sql<string>`strftime('%Y-%m-%d', ${column} / 1000, 'unixepoch')`;
 
 export function createAdminRepository(db: Db) {
   return {
@@ -49,12 +50,12 @@ export function createAdminRepository(db: Db) {
     /** Sign-ups and credited referrals per UTC day since a date (days with none are absent). */
     async daily(since: Date) {
       const signups = await db
-        .select({ day: day(users.createdAt).as('day'), n: count() })
+        .select({ day: dayOf(users.createdAt).as('day'), n: count() })
         .from(users)
         .where(sql`${users.createdAt} >= ${since.getTime()}`)
         .groupBy(sql`day`);
       const credited = await db
-        .select({ day: day(referrals.creditedAt).as('day'), n: count() })
+        .select({ day: dayOf(referrals.creditedAt).as('day'), n: count() })
         .from(referrals)
         .where(and(sql`${referrals.creditedAt} >= ${since.getTime()}`, eq(referrals.status, 'credited')))
         .groupBy(sql`day`);

@@ -1,5 +1,6 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
+import { prepared } from '../../db/sql.js';
 import { sessions, users, userTokens, type NewUser, type TokenPurpose, type User } from '../../db/schema.js';
 
 /**
@@ -9,9 +10,9 @@ import { sessions, users, userTokens, type NewUser, type TokenPurpose, type User
  */
 export function createUserRepository(db: Db) {
   // Read on every request of a logged-in person: prepared once.
-  const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare();
-  const byEmail = db.select().from(users).where(eq(users.emailNormalized, sql.placeholder('email'))).prepare();
-  const byCode = db.select().from(users).where(eq(users.referralCode, sql.placeholder('code'))).prepare();
+  const byId = prepared(db.select().from(users).where(eq(users.id, sql.placeholder('id'))));
+  const byEmail = prepared(db.select().from(users).where(eq(users.emailNormalized, sql.placeholder('email'))));
+  const byCode = prepared(db.select().from(users).where(eq(users.referralCode, sql.placeholder('code'))));
 
   /** The active user behind an unused, unexpired token of this purpose. */
   const tokenOwner = async (q: Db | Tx, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> => {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { and, count, eq, inArray, lte, or, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import { emailOutbox, type OutboxRow } from '../../db/schema.js';
+import { skipLocked } from '../../db/sql.js';
 import type { Tx } from '../../db/client.js';
 import type { RenderedMail } from './mail.templates.js';
 
@@ -34,7 +35,8 @@ export function createOutboxRepository(database: Database) {
      */
     async claimDue(now: Date, limit: number, leaseMs: number): Promise<OutboxRow[]> {
       return database.transaction(async (tx) => {
-        const due = tx
+        const due = skipLocked(
+          tx
           .select({ id: emailOutbox.id })
           .from(emailOutbox)
           .where(
@@ -44,7 +46,8 @@ export function createOutboxRepository(database: Database) {
             ),
           )
           .orderBy(emailOutbox.nextAttemptAt, emailOutbox.id)
-          .limit(limit);
+          .limit(limit),
+        );
         const claimed = await tx
           .update(emailOutbox)
           .set({ status: 'sending', lockedUntil: new Date(now.getTime() + leaseMs) })

@@ -190,7 +190,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
 
   /** A page of the public ranking; past the last page is a 404, page 1 always exists. */
   async function getPage(page: number, cursor?: string): Promise<LeaderboardPage> {
-    const version = repo.leaderboardVersion();
+    const version = await repo.leaderboardVersion();
     if (!deps.cache) return compute(page, cursor, version);
     const hit = cache.get(page);
     if (hit && hit.version === version) return hit;
@@ -200,8 +200,8 @@ export function createLeaderboard(deps: LeaderboardDeps) {
   }
 
   /** True when serving this page would walk rows rather than seek: what the deep-page limit counts. */
-  function isDeepTypedPage(page: number, cursor?: string): boolean {
-    return page > FREE_TYPED_PAGES && !seekable(page, cursor, repo.leaderboardVersion());
+  async function isDeepTypedPage(page: number, cursor?: string): Promise<boolean> {
+    return page > FREE_TYPED_PAGES && !seekable(page, cursor, await repo.leaderboardVersion());
   }
 
   /** A user's competition rank, from score_counts: the same cost at 1,000 or 1,000,000 users. */

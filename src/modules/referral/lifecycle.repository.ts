@@ -1,5 +1,5 @@
 import { and, count, eq, gte, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
-import type { Db, Tx } from '../../db/client.js';
+import type { Tx } from '../../db/client.js';
 import { exec } from '../../db/sql.js';
 import { referrals, users, userSignals, type Referral, type User } from '../../db/schema.js';
 
@@ -99,55 +99,54 @@ export async function revokeInTx(tx: Tx, id: number, now: Date): Promise<Referra
 }
 
 /**
- * The queries the fraud screen runs: index lookups only (see the indexes on referrals and
- * user_signals), prepared once, because building a statement per call would cost more
- * than the lookups themselves. They read committed data, which is all the screen
- * compares against: the referrer's past networks and devices and earlier referrals.
+ * The queries the fraud screen runs inside the credit's transaction: index lookups only
+ * (see the indexes on referrals and user_signals). They run on the transaction's own
+ * connection: on PostgreSQL a read on the pool from inside a unit of work would wait for
+ * a second connection, and a busy pool would then deadlock.
  */
-export function createScreenQueries(db: Db) {
-  const p = sql.placeholder;
-  const referrer = db
-    .select({ id: users.id, email: users.email, status: users.status })
-    .from(users)
-    .where(eq(users.id, p('id')))
-    .prepare();
-  const signal = db
-    .select({ id: userSignals.id })
-    .from(userSignals)
-    .where(and(eq(userSignals.userId, p('userId')), eq(userSignals.kind, p('kind')), eq(userSignals.hash, p('hash'))))
-    .prepare();
-  const alias = db
-    .select({ id: referrals.id })
-    .from(referrals)
-    .where(and(eq(referrals.emailAliasHash, p('hash')), ne(referrals.id, p('exceptId'))))
-    .limit(1)
-    .prepare();
-  const earlier = db
-    .select({ n: count() })
-    .from(referrals)
-    .where(
-      and(
-        eq(referrals.referrerId, p('referrerId')),
-        eq(referrals.networkHash, p('networkHash')),
-        gte(referrals.createdAt, p('since')),
-        lt(referrals.id, p('id')),
-      ),
-    )
-    .prepare();
-  return {
-    referrer: async (id: number): Promise<Pick<User, 'id' | 'email' | 'status'> | undefined> => referrer.get({ id }),
-    userHasSignal: async (userId: number, kind: 'network' | 'device', hash: string): Promise<boolean> => signal.get({ userId, kind, hash }) !== undefined,
-    /** Another referral (of anyone) to the same canonical mailbox. */
-    aliasTaken: async (emailAliasHash: string, exceptId: number): Promise<boolean> => alias.get({ hash: emailAliasHash, exceptId }) !== undefined,
-    /** Referrals of one referrer from one network created in [since, the referral itself). */
-    earlierFromNetwork: async (referral: Pick<Referral, 'id' | 'referrerId' | 'networkHash'>, since: Date): Promise<number> =>
-      referral.networkHash === null
-        ? 0
-        : (earlier.get({ referrerId: referral.referrerId, networkHash: referral.networkHash, since: since.getTime(), id: referral.id })?.n ?? 0),
-  };
-}
+export const screenQueries = {
+  referrer: async (tx: Tx, id: number): Promise<Pick<User, 'id' | 'email' | 'status'> | undefined> =>
+    (await tx.select({ id: users.id, email: users.email, status: users.status }).from(users).where(eq(users.id, id)).limit(1))[0],
 
-export type ScreenQueries = ReturnType<typeof createScreenQueries>;
+  userHasSignal: async (tx: Tx, userId: number, kind: 'network' | 'device', hash: string): Promise<boolean> =>
+    (
+      await tx
+        .select({ id: userSignals.id })
+        .from(userSignals)
+        .where(and(eq(userSignals.userId, userId), eq(userSignals.kind, kind), eq(userSignals.hash, hash)))
+        .limit(1)
+    ).length > 0,
+
+  /** Another referral (of anyone) to the same canonical mailbox. */
+  aliasTaken: async (tx: Tx, emailAliasHash: string, exceptId: number): Promise<boolean> =>
+    (
+      await tx
+        .select({ id: referrals.id })
+        .from(referrals)
+        .where(and(eq(referrals.emailAliasHash, emailAliasHash), ne(referrals.id, exceptId)))
+        .limit(1)
+    ).length > 0,
+
+  /** Referrals of one referrer from one network created in [since, the referral itself). */
+  earlierFromNetwork: async (tx: Tx, referral: Pick<Referral, 'id' | 'referrerId' | 'networkHash'>, since: Date): Promise<number> =>
+    referral.networkHash === null
+      ? 0
+      : ((
+          await tx
+            .select({ n: count() })
+            .from(referrals)
+            .where(
+              and(
+                eq(referrals.referrerId, referral.referrerId),
+                eq(referrals.networkHash, referral.networkHash),
+                gte(referrals.createdAt, since),
+                lt(referrals.id, referral.id),
+              ),
+            )
+        )[0]?.n ?? 0),
+};
+
+export type ScreenQueries = typeof screenQueries;
 
 /** Remembers where a person was seen (sign-up, login), once per distinct network or device. */
 export async function recordSignalsInTx(tx: Tx, userId: number, hashes: { networkHash: string | null; deviceHash: string | null }, now: Date): Promise<void> {

@@ -13,7 +13,7 @@ import {
   ReferrerInactiveError,
   rejectInTx,
   revokeInTx,
-  type ScreenQueries,
+  screenQueries,
 } from './lifecycle.repository.js';
 
 const VELOCITY_WINDOW_MS = 60 * 60 * 1000;
@@ -23,7 +23,6 @@ export interface LifecycleDeps {
   hash: SignalHasher;
   rewards: RewardsService;
   notifications: Notifications;
-  screen: ScreenQueries;
 }
 
 /**
@@ -33,23 +32,24 @@ export interface LifecycleDeps {
  * whatever caused it (a sign-up, a confirmation, an admin's click) and its audit row.
  */
 export function createReferralLifecycle(deps: LifecycleDeps) {
-  const { config, hash, rewards, notifications, screen: q } = deps;
+  const { config, hash, rewards, notifications } = deps;
+  const q = screenQueries;
 
   /** The signals that hold a referral back; empty means it is earned. Runs inside the credit's transaction. */
-  async function screenInTx(referral: Referral): Promise<FraudReason[]> {
-    const referrer = await q.referrer(referral.referrerId);
+  async function screenInTx(tx: Tx, referral: Referral): Promise<FraudReason[]> {
+    const referrer = await q.referrer(tx, referral.referrerId);
     const reasons: FraudReason[] = [];
     if (!referrer || referrer.status !== 'active') reasons.push('referrer_disabled');
     if (!config.fraudScreen || !referrer) return reasons;
 
     const alias = referral.emailAliasHash;
-    if (alias && (alias === hash('email', canonicalEmail(referrer.email)) || (await q.aliasTaken(alias, referral.id)))) reasons.push('email_alias');
+    if (alias && (alias === hash('email', canonicalEmail(referrer.email)) || (await q.aliasTaken(tx, alias, referral.id)))) reasons.push('email_alias');
     if (isDisposableEmail(referral.referredEmail)) reasons.push('disposable_email');
-    if (referral.networkHash && (await q.userHasSignal(referrer.id, 'network', referral.networkHash))) reasons.push('same_network');
-    if (referral.deviceHash && (await q.userHasSignal(referrer.id, 'device', referral.deviceHash))) reasons.push('same_device');
+    if (referral.networkHash && (await q.userHasSignal(tx, referrer.id, 'network', referral.networkHash))) reasons.push('same_network');
+    if (referral.deviceHash && (await q.userHasSignal(tx, referrer.id, 'device', referral.deviceHash))) reasons.push('same_device');
     // Counted by creation time, so the answer does not depend on when the friend confirms.
     const since = new Date(referral.createdAt.getTime() - VELOCITY_WINDOW_MS);
-    if ((await q.earlierFromNetwork(referral, since)) >= config.fraudVelocity) reasons.push('velocity');
+    if ((await q.earlierFromNetwork(tx, referral, since)) >= config.fraudVelocity) reasons.push('velocity');
     return reasons;
   }
 
@@ -64,7 +64,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
 
   /** Screens a pending referral and settles it: credited when clean, held otherwise. */
   async function settleInTx(tx: Tx, referral: Referral, now: Date): Promise<Referral> {
-    const reasons = await screenInTx(referral);
+    const reasons = await screenInTx(tx, referral);
     if (reasons.length > 0) return (await holdInTx(tx, referral.id, reasons, now)) ?? referral;
     return (await creditOnceInTx(tx, referral.id, ['pending'], now)) ?? referral;
   }

@@ -108,7 +108,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
 
   /** Deep typed pages cost a walk through rows: a client gets only so many a minute. */
   const limitDeepPage = async (req: Request, page: number, cursor?: string) => {
-    if (leaderboard.isDeepTypedPage(page, cursor)) await limits.deepPageIp.consume(clientKey(req.ip));
+    if (await leaderboard.isDeepTypedPage(page, cursor)) await limits.deepPageIp.consume(clientKey(req.ip));
   };
 
   const getLeaderboard: RequestHandler = async (req, res) => {

@@ -1,11 +1,9 @@
-import { and, asc, count, desc, eq, getTableName, gt, lte, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, lte, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
-import { rows } from '../../db/sql.js';
+import { dayOf, prepared, rows } from '../../db/sql.js';
 import { appState, referralClicks, referrals, scoreCounts, users } from '../../db/schema.js';
 
 export const REFERRER_INACTIVE = 'That referral code belongs to an account that is no longer active.';
-
-const RANKED = sql`${users.status} = 'active' and ${users.referralsCount} > 0`;
 
 /** A row of the ranking with its sort key; the key stays on the server (ids are never public). */
 export interface RankedRow {
@@ -23,9 +21,9 @@ export interface RankKey {
 }
 
 export function createReferralRepository(db: Db) {
-  // Read on every leaderboard request by every worker: a raw, plucked statement (no ORM
-  // mapping) keeps it at a couple of microseconds.
-  const versionStmt = db.$client.prepare(`select value from ${getTableName(appState)} where key = 'leaderboard_version'`).pluck();
+  // Read on every leaderboard request by every worker.
+  const versionStmt = prepared(db.select({ value: appState.value }).from(appState).where(eq(appState.key, 'leaderboard_version')));
+  const RANKED = sql`${users.status} = 'active' and ${users.referralsCount} > 0`;
 
   const rankedColumns = {
     id: users.id,
@@ -41,145 +39,158 @@ export function createReferralRepository(db: Db) {
     limit: sql.placeholder('limit'),
   };
 
-  const pageStmt = db
+  const pageStmt = prepared(
+    db
     .select(rankedColumns)
     .from(users)
     .where(RANKED)
     .orderBy(...rankOrder)
     .limit(p.limit)
     .offset(sql.placeholder('offset'))
-    .prepare();
+  );
   // A deep page starts inside one tie group (found from score_counts by the caller), so
   // OFFSET only ever walks that group, never every higher-ranked user.
-  const inGroupStmt = db
+  const inGroupStmt = prepared(
+    db
     .select(rankedColumns)
     .from(users)
     .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals}`))
     .orderBy(...rankOrder)
     .limit(p.limit)
     .offset(sql.placeholder('offset'))
-    .prepare();
+  );
 
   // Seeking by key, in two index ranges each: the rest of the key's tie group, then
   // the neighbouring scores. Both are ranges of users_ranking_idx, so the cost does not
   // depend on how deep in the ranking the key is.
-  const afterSameScoreStmt = db
+  const afterSameScoreStmt = prepared(
+    db
     .select(rankedColumns)
     .from(users)
     .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) > (${p.at}, ${p.id})`))
     .orderBy(...rankOrder)
     .limit(p.limit)
-    .prepare();
-  const afterLowerScoresStmt = db
+  );
+  const afterLowerScoresStmt = prepared(
+    db
     .select(rankedColumns)
     .from(users)
     .where(and(RANKED, sql`${users.referralsCount} < ${p.referrals}`))
     .orderBy(...rankOrder)
     .limit(p.limit)
-    .prepare();
-  const beforeSameScoreStmt = db
+  );
+  const beforeSameScoreStmt = prepared(
+    db
     .select(rankedColumns)
     .from(users)
     .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) < (${p.at}, ${p.id})`))
     .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
     .limit(p.limit)
-    .prepare();
-  const beforeHigherScoresStmt = db
+  );
+  const beforeHigherScoresStmt = prepared(
+    db
     .select(rankedColumns)
     .from(users)
     .where(and(RANKED, sql`${users.referralsCount} > ${p.referrals}`))
     .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
     .limit(p.limit)
-    .prepare();
+  );
 
-  const totalStmt = db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` }).from(scoreCounts).prepare();
-  const scoresBetweenStmt = db
+  const totalStmt = prepared(
+    db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)`.mapWith(Number) }).from(scoreCounts)
+  );
+  const scoresBetweenStmt = prepared(
+    db
     .select({ score: scoreCounts.score, users: scoreCounts.users })
     .from(scoreCounts)
     .where(and(gt(scoreCounts.score, sql.placeholder('low')), lte(scoreCounts.score, sql.placeholder('high'))))
     .orderBy(desc(scoreCounts.score))
-    .prepare();
-  const aboveStmt = db
-    .select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)` })
+  );
+  const aboveStmt = prepared(
+    db
+    .select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)`.mapWith(Number) })
     .from(scoreCounts)
     .where(gt(scoreCounts.score, sql.placeholder('referrals')))
-    .prepare();
+  );
 
-  const referredByStmt = db
+  const referredByStmt = prepared(
+    db
     .select({ name: users.name, createdAt: referrals.createdAt, status: referrals.status, source: referrals.source })
     .from(referrals)
     .innerJoin(users, eq(users.id, referrals.referredUserId))
     .where(eq(referrals.referrerId, sql.placeholder('id')))
     .orderBy(desc(referrals.createdAt), desc(referrals.id))
     .limit(sql.placeholder('limit'))
-    .prepare();
+  );
 
-  const dailyStmt = db
+  const dailyStmt = prepared(
+    db
     .select({
-      day: sql<string>`strftime('%Y-%m-%d', ${referrals.creditedAt} / 1000, 'unixepoch')`.as('day'),
+      day: dayOf(referrals.creditedAt).as('day'),
       n: count(),
     })
     .from(referrals)
     .where(and(eq(referrals.referrerId, sql.placeholder('id')), eq(referrals.status, 'credited'), sql`${referrals.creditedAt} >= ${sql.placeholder('since')}`))
     .groupBy(sql`day`)
     .orderBy(sql`day`)
-    .prepare();
+  );
 
   // Only the two waiting statuses: a range of referrals_referrer_status_idx, however many
   // credited referrals the user has.
-  const waitingStmt = db
+  const waitingStmt = prepared(
+    db
     .select({ status: referrals.status, n: count() })
     .from(referrals)
     .where(and(eq(referrals.referrerId, sql.placeholder('id')), sql`${referrals.status} in ('pending', 'held')`))
     .groupBy(referrals.status)
-    .prepare();
+  );
 
   const keyParams = (key: RankKey, limit: number) => ({ referrals: key.referrals, at: key.reachedAt, id: key.id, limit });
 
-  const clicksStmt = db
+  const clicksStmt = prepared(
+    db
     .select({ n: count() })
     .from(referralClicks)
     .where(eq(referralClicks.referrerId, sql.placeholder('id')))
-    .prepare();
+  );
 
   return {
-    leaderboardVersion: (): number => (versionStmt.get() as number | undefined) ?? 0,
+    leaderboardVersion: async (): Promise<number> => (await versionStmt.get())?.value ?? 0,
     rankedPage: async (offset: number, limit: number): Promise<RankedRow[]> => pageStmt.all({ offset, limit }),
     /**
      * Up to `limit` ranked users in ranking order, starting `skip` rows into the tie group
-     * of `score` and continuing into the lower scores when the group runs out. One read
-     * transaction, so a user moving between groups meanwhile is neither lost nor doubled.
+     * of `score` and continuing into the lower scores when the group runs out. (A user
+     * moving between groups between the two reads can show on two deep pages for one
+     * render: harmless, and cheaper than a read transaction for every deep page.)
      */
     async rankedFromGroup(score: number, skip: number, limit: number): Promise<RankedRow[]> {
-      return db.transaction(() => {
-        const rows = inGroupStmt.all({ referrals: score, offset: skip, limit });
-        return rows.length < limit ? rows.concat(afterLowerScoresStmt.all({ referrals: score, limit: limit - rows.length })) : rows;
-      });
+      const rows = await inGroupStmt.all({ referrals: score, offset: skip, limit });
+      return rows.length < limit ? rows.concat(await afterLowerScoresStmt.all({ referrals: score, limit: limit - rows.length })) : rows;
     },
     /** Up to `limit` ranked users right after `key`, in ranking order. */
     async rankedAfter(key: RankKey, limit: number): Promise<RankedRow[]> {
-      const rows = afterSameScoreStmt.all(keyParams(key, limit));
-      return rows.length < limit ? rows.concat(afterLowerScoresStmt.all(keyParams(key, limit - rows.length))) : rows;
+      const rows = await afterSameScoreStmt.all(keyParams(key, limit));
+      return rows.length < limit ? rows.concat(await afterLowerScoresStmt.all(keyParams(key, limit - rows.length))) : rows;
     },
     /** Up to `limit` ranked users right before `key`, in ranking order. */
     async rankedBefore(key: RankKey, limit: number): Promise<RankedRow[]> {
-      const rows = beforeSameScoreStmt.all(keyParams(key, limit));
-      const more = rows.length < limit ? beforeHigherScoresStmt.all(keyParams(key, limit - rows.length)) : [];
+      const rows = await beforeSameScoreStmt.all(keyParams(key, limit));
+      const more = rows.length < limit ? await beforeHigherScoresStmt.all(keyParams(key, limit - rows.length)) : [];
       return rows.concat(more).reverse();
     },
     /** Ranked users in all: a sum over score_counts, not a count over users. */
-    totalRanked: async (): Promise<number> => totalStmt.get()?.n ?? 0,
+    totalRanked: async (): Promise<number> => (await totalStmt.get())?.n ?? 0,
     /** score_counts rows with low < score <= high, highest first: the ranks of a window of rows. */
     scoresBetween: async (low: number, high: number): Promise<{ score: number; users: number }[]> => scoresBetweenStmt.all({ low, high }),
     /** Every score_counts row, highest first: the size of every tie group. */
-    scoreGroups: async (): Promise<{ score: number; users: number }[]> => scoresBetweenStmt.all({ low: 0, high: Number.MAX_SAFE_INTEGER }),
+    scoreGroups: async (): Promise<{ score: number; users: number }[]> => scoresBetweenStmt.all({ low: 0, high: 2_147_483_647 }),
     /** Ranked users with more referrals than this: one less than the competition rank. */
-    countAbove: async (referralsCount: number): Promise<number> => aboveStmt.get({ referrals: referralsCount })?.n ?? 0,
+    countAbove: async (referralsCount: number): Promise<number> => (await aboveStmt.get({ referrals: referralsCount }))?.n ?? 0,
 
     async recordClickInTx(tx: Tx, click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date }): Promise<void> {
       await tx.insert(referralClicks).values({ referrerId: click.referrerId, ipHash: click.ipHash, userAgentHash: click.userAgentHash, createdAt: click.at });
     },
-    clicksFor: async (referrerId: number): Promise<number> => clicksStmt.get({ id: referrerId })?.n ?? 0,
+    clicksFor: async (referrerId: number): Promise<number> => (await clicksStmt.get({ id: referrerId }))?.n ?? 0,
 
     /** People this user referred, newest first, each with the status of their referral. */
     referredBy: async (referrerId: number, limit: number) => referredByStmt.all({ id: referrerId, limit }),
@@ -190,7 +201,7 @@ export function createReferralRepository(db: Db) {
     /** A referrer's referrals still waiting: for the friend's confirmation (pending) or for review (held). */
     async waitingFor(referrerId: number): Promise<{ pending: number; held: number }> {
       const counts = { pending: 0, held: 0 };
-      for (const row of waitingStmt.all({ id: referrerId })) if (row.status === 'pending' || row.status === 'held') counts[row.status] = row.n;
+      for (const row of await waitingStmt.all({ id: referrerId })) if (row.status === 'pending' || row.status === 'held') counts[row.status] = row.n;
       return counts;
     },
 
@@ -198,13 +209,13 @@ export function createReferralRepository(db: Db) {
     async isAncestor(userId: number, referrerId: number): Promise<boolean> {
       const [row] = await rows<{ found: number }>(db, sql`
         with recursive chain(id, depth) as (
-          select ${referrerId}, 0
+          select cast(${referrerId} as integer), 0
           union all
           select u.referred_by_id, chain.depth + 1 from users u join chain on u.id = chain.id
           where u.referred_by_id is not null and chain.depth < 10000
         )
         select count(*) as found from chain where id = ${userId}`);
-      return (row?.found ?? 0) > 0;
+      return Number(row?.found ?? 0) > 0;
     },
 
   };

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { rewardTiers, userRewards, users, type RewardTier } from '../../db/schema.js';
 import type { Tx } from '../../db/client.js';
-import { exec, rows } from '../../db/sql.js';
+import { exec, isTrue, rows } from '../../db/sql.js';
 
 export interface TierInput {
   name: string;
@@ -19,8 +19,8 @@ export interface TierInput {
 export async function awardReachedInTx(tx: Tx, userId: number, referralsCount: number, now: Date): Promise<RewardTier[]> {
   const awarded = await rows<{ tier_id: number }>(tx, sql`
     insert into user_rewards (user_id, tier_id, status, awarded_at)
-    select ${userId}, id, 'awarded', ${now.getTime()} from reward_tiers
-    where active = 1 and threshold <= ${referralsCount}
+    select cast(${userId} as integer), id, 'awarded', cast(${now.getTime()} as bigint) from reward_tiers
+    where ${isTrue(rewardTiers.active)} and threshold <= ${referralsCount}
     on conflict (user_id, tier_id) do update set status = 'awarded', awarded_at = excluded.awarded_at
       where user_rewards.status = 'withdrawn'
     returning tier_id`);
