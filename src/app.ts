@@ -75,7 +75,10 @@ export function createApp(deps: AppDeps): App {
   // Composition root: repositories, then services, then controllers.
   const users = createUserRepository(db);
   const hasher = deps.hasher ?? createBcryptHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency });
-  const referralRepo = createReferralRepository(db);
+  const referralRepo = createReferralRepository(db, {
+    versionTtlMs: database.dialect === 'postgres' ? 250 : 0,
+    commits: () => database.commits,
+  });
   const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache, secret: config.sessionSecret });
   const pageCache = createPageCache({ enabled: config.leaderboardCache, version: referralRepo.leaderboardVersion });
   const notifications = createNotifications({ templates: createMailTemplates(), config });

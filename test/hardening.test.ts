@@ -165,8 +165,8 @@ describe('typed leaderboard pages, found through score_counts', () => {
   it('follows a change of the ranking at once: tie groups that grow, shrink or empty', async () => {
     expect((await t.request().get('/api/leaderboard?page=40')).status).toBe(200);
     // R1 drops from 60 to 1; half of the users on 59 and on 30 are disabled.
-    await run(t.db, "update users set referrals_count = 1 where name = 'R1'");
-    await run(t.db, "update users set status = 'disabled' where referrals_count in (59, 30) and id % 2 = 0");
+    await t.database.transaction((tx) => run(tx, "update users set referrals_count = 1 where name = 'R1'"));
+    await t.database.transaction((tx) => run(tx, "update users set status = 'disabled' where referrals_count in (59, 30) and id % 2 = 0"));
     const expected = await bruteForce(t);
     const pages = Math.ceil(expected.length / 20);
     for (let page = 1; page <= pages; page++) {
@@ -242,7 +242,7 @@ describe('deep typed pages per client', () => {
     expect((await client.get(`/api/leaderboard?page=52`)).status).toBe(200);
     expect((await client.get('/referral/leaderboard?page=53&cursor=Zm9yZ2VkLWN1cnNvci12YWx1ZS1mb3JnZWQ')).status).toBe(200);
     // The budget is spent; a change in the ranking makes the sealed link stale.
-    await run(t.db, "update users set referrals_count = referrals_count + 1 where name = 'R1'");
+    await t.database.transaction((tx) => run(tx, "update users set referrals_count = referrals_count + 1 where name = 'R1'"));
     expect((await client.get(next!)).status).toBe(429);
   });
 

@@ -212,8 +212,8 @@ describe('leaderboard cache', () => {
     const v = await insertUser(t.db, { name: 'Soon Disabled', referralsCount: 19, lastReferralAt: at(3) });
     await signup(t.request(), { referral_code: (await insertUser(t.db)).referralCode }); // bump once so both show
     expect((await t.request().get('/api/leaderboard')).body.entries[0].name).toBe('Soon Renamed');
-    await run(t.db, "update users set name = 'Renamed' where id = ?", u.id);
-    await run(t.db, "update users set status = 'disabled' where id = ?", v.id);
+    await t.database.transaction((tx) => run(tx, "update users set name = 'Renamed' where id = ?", u.id));
+    await t.database.transaction((tx) => run(tx, "update users set status = 'disabled' where id = ?", v.id));
     const names = (await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name);
     expect(names[0]).toBe('Renamed');
     expect(names).not.toContain('Soon Disabled');

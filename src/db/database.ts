@@ -19,6 +19,8 @@ export type { Dialect } from './schema.js';
  */
 export interface Database {
   readonly dialect: Dialect;
+  /** Units of work this process has committed: a cheap "did I change anything" clock. */
+  readonly commits: number;
   /** Reads outside any unit of work: they see committed data only. */
   readonly db: Db;
   /** One unit of work: committed when `work` resolves, rolled back when it throws. */
@@ -83,9 +85,13 @@ export function openSqlite(file: string): SqliteDatabase {
   const writeDb = drizzle(writer, { schema }) as Db;
   const readDb = file === ':memory:' ? writeDb : (drizzle(reader, { schema }) as Db);
   const mutex = writerMutex(file);
+  let commits = 0;
 
   return {
     dialect: 'sqlite',
+    get commits() {
+      return commits;
+    },
     db: readDb,
     writer,
     transaction: <T>(work: (tx: Tx) => Promise<T>) =>
@@ -96,6 +102,7 @@ export function openSqlite(file: string): SqliteDatabase {
         try {
           const result = await work(writeDb);
           writer.exec('COMMIT');
+          commits += 1;
           return result;
         } catch (err) {
           if (writer.inTransaction) writer.exec('ROLLBACK');
@@ -134,8 +141,12 @@ export function openPostgres(url: string, options: { max?: number } = {}): Postg
   // listener the error would crash the process.
   pool.on('error', () => {});
   const db = drizzlePg(pool) as unknown as Db;
+  let commits = 0;
   return {
     dialect: 'postgres',
+    get commits() {
+      return commits;
+    },
     db,
     pool,
     transaction: async <T>(work: (tx: Tx) => Promise<T>): Promise<T> => {
@@ -143,7 +154,9 @@ export function openPostgres(url: string, options: { max?: number } = {}): Postg
       // aborts one, which then simply runs again (it changed nothing).
       for (let attempt = 1; ; attempt++) {
         try {
-          return await (db as unknown as ReturnType<typeof drizzlePg>).transaction((tx) => work(tx as unknown as Tx));
+          const result = await (db as unknown as ReturnType<typeof drizzlePg>).transaction((tx) => work(tx as unknown as Tx));
+          commits += 1;
+          return result;
         } catch (err) {
           if (attempt >= 5 || !isRetryable(err)) throw err;
         }

@@ -13,7 +13,7 @@ import {
   ReferrerInactiveError,
   rejectInTx,
   revokeInTx,
-  screenQueries,
+  screenFactsInTx,
 } from './lifecycle.repository.js';
 
 const VELOCITY_WINDOW_MS = 60 * 60 * 1000;
@@ -33,23 +33,22 @@ export interface LifecycleDeps {
  */
 export function createReferralLifecycle(deps: LifecycleDeps) {
   const { config, hash, rewards, notifications } = deps;
-  const q = screenQueries;
 
   /** The signals that hold a referral back; empty means it is earned. Runs inside the credit's transaction. */
   async function screenInTx(tx: Tx, referral: Referral): Promise<FraudReason[]> {
-    const referrer = await q.referrer(tx, referral.referrerId);
-    const reasons: FraudReason[] = [];
-    if (!referrer || referrer.status !== 'active') reasons.push('referrer_disabled');
-    if (!config.fraudScreen || !referrer) return reasons;
-
-    const alias = referral.emailAliasHash;
-    if (alias && (alias === hash('email', canonicalEmail(referrer.email)) || (await q.aliasTaken(tx, alias, referral.id)))) reasons.push('email_alias');
-    if (isDisposableEmail(referral.referredEmail)) reasons.push('disposable_email');
-    if (referral.networkHash && (await q.userHasSignal(tx, referrer.id, 'network', referral.networkHash))) reasons.push('same_network');
-    if (referral.deviceHash && (await q.userHasSignal(tx, referrer.id, 'device', referral.deviceHash))) reasons.push('same_device');
     // Counted by creation time, so the answer does not depend on when the friend confirms.
     const since = new Date(referral.createdAt.getTime() - VELOCITY_WINDOW_MS);
-    if ((await q.earlierFromNetwork(tx, referral, since)) >= config.fraudVelocity) reasons.push('velocity');
+    const facts = await screenFactsInTx(tx, referral, since);
+    const reasons: FraudReason[] = [];
+    if (!facts || facts.referrerStatus !== 'active') reasons.push('referrer_disabled');
+    if (!config.fraudScreen || !facts) return reasons;
+
+    const alias = referral.emailAliasHash;
+    if (alias && (alias === hash('email', canonicalEmail(facts.referrerEmail)) || facts.aliasTaken)) reasons.push('email_alias');
+    if (isDisposableEmail(referral.referredEmail)) reasons.push('disposable_email');
+    if (referral.networkHash && facts.sameNetwork) reasons.push('same_network');
+    if (referral.deviceHash && facts.sameDevice) reasons.push('same_device');
+    if (referral.networkHash && facts.earlierFromNetwork >= config.fraudVelocity) reasons.push('velocity');
     return reasons;
   }
 

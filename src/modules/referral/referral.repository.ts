@@ -20,10 +20,23 @@ export interface RankKey {
   id: number;
 }
 
-export function createReferralRepository(db: Db) {
+/**
+ * How fresh the ranking version must be. On SQLite reading it costs microseconds, so it
+ * is read every time. On PostgreSQL a read is a round trip per request, so a value up to
+ * `versionTtlMs` old is reused, unless this process committed something since (its own
+ * changes show at once; other servers' within the TTL, well inside the one second the
+ * product promises).
+ */
+export interface VersionFreshness {
+  versionTtlMs: number;
+  commits: () => number;
+}
+
+export function createReferralRepository(db: Db, freshness: VersionFreshness = { versionTtlMs: 0, commits: () => 0 }) {
   // Read on every leaderboard request by every worker.
   const versionStmt = prepared(db.select({ value: appState.value }).from(appState).where(eq(appState.key, 'leaderboard_version')));
   const RANKED = sql`${users.status} = 'active' and ${users.referralsCount} > 0`;
+  let memo: { value: number; at: number; commits: number } | undefined;
 
   const rankedColumns = {
     id: users.id,
@@ -155,7 +168,14 @@ export function createReferralRepository(db: Db) {
   );
 
   return {
-    leaderboardVersion: async (): Promise<number> => (await versionStmt.get())?.value ?? 0,
+    async leaderboardVersion(): Promise<number> {
+      const now = Date.now();
+      if (memo && now - memo.at < freshness.versionTtlMs && memo.commits === freshness.commits()) return memo.value;
+      const commits = freshness.commits();
+      const value = (await versionStmt.get())?.value ?? 0;
+      memo = { value, at: now, commits };
+      return value;
+    },
     rankedPage: async (offset: number, limit: number): Promise<RankedRow[]> => pageStmt.all({ offset, limit }),
     /**
      * Up to `limit` ranked users in ranking order, starting `skip` rows into the tie group
