@@ -16,8 +16,8 @@ import { setUpSession } from './http/session.js';
 import { setUpViews } from './http/views.js';
 import { createAssets } from './http/assets.js';
 import { createAuthController } from './modules/auth/auth.controller.js';
-import { loadCurrentUser, requireUser } from './modules/auth/auth.middleware.js';
-import { createUserRepository } from './modules/auth/auth.repository.js';
+import { loadCurrentUser, requireUser } from './modules/users/users.middleware.js';
+import { createUserRepository } from './modules/users/users.repository.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createBcryptHasher, type PasswordHasher } from './modules/auth/password-hasher.js';
@@ -115,11 +115,8 @@ export function createApp(deps: AppDeps): App {
 
   const authController = createAuthController({ auth, limits, config });
   const dashboard = createDashboardController({ config, referrals, auth, rewards });
-  const adminRepo = createAdminRepository(db);
   const admin = createAdminController({
-    service: createAdminService({ database, repo: adminRepo, rewardsRepo, rewards, lifecycle, outbox, clock }),
-    repo: adminRepo,
-    rewardsRepo,
+    service: createAdminService({ database, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock }),
   });
   const referralController = createReferralController({
     service: referrals,

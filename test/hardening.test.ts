@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { users } from '../src/db/schema.js';
 import { createAssets } from '../src/http/assets.js';
-import { safeNextPath } from '../src/modules/auth/auth.middleware.js';
+import { safeNextPath } from '../src/modules/users/users.middleware.js';
 import { NameSchema } from '../src/modules/auth/auth.schemas.js';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app.js';
 import { insertUser, run, userByEmail } from './helpers/db.js';

@@ -6,7 +6,7 @@ import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { runMigrations } from '../db/migrate.js';
 import { auditLog, users } from '../db/schema.js';
-import { createUserRepository } from '../modules/auth/auth.repository.js';
+import { createUserRepository } from '../modules/users/users.repository.js';
 import { EmailSchema, NameSchema, normalizeEmail, PasswordSchema } from '../modules/auth/auth.schemas.js';
 import { createBcryptHasher } from '../modules/auth/password-hasher.js';
 import { generateReferralCode } from '../modules/referral/referral-code.js';

@@ -3,9 +3,7 @@ import { barChart } from '../../http/charts.js';
 import { AppError, notFound } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
 import { formValues, parseInput, parseOrThrow } from '../../http/validate.js';
-import type { RewardsRepository } from '../rewards/rewards.repository.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
-import type { AdminRepository } from './admin.repository.js';
 import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
 import { IdParamSchema, PageQuerySchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
 import type { AdminService } from './admin.service.js';
@@ -31,8 +29,8 @@ function back(req: Request, res: Response, fallback: string) {
   res.redirect(303, return_to ?? fallback);
 }
 
-export function createAdminController(deps: { service: AdminService; repo: AdminRepository; rewardsRepo: RewardsRepository }) {
-  const { service, repo, rewardsRepo } = deps;
+export function createAdminController(deps: { service: AdminService }) {
+  const { service } = deps;
 
   const getIndex: RequestHandler = async (_req, res) => {
     const data = await service.analytics();
@@ -45,22 +43,18 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
 
   const getUsers: RequestHandler = async (req, res) => {
     const query = parseOrThrow(UsersQuerySchema, req.query);
-    const first = await repo.searchUsers(query.q, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const first = await service.searchUsers(query.q, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const pager = pages(first.total, query.page);
     res.render('admin/users.njk', { title: 'Users', section: 'users', q: query.q, rows: first.rows, pager });
   };
 
   const getUser: RequestHandler = async (req, res) => {
-    const user = await service.requireUser(idOf(req));
-    const referrer = user.referredById ? await repo.userById(user.referredById) : undefined;
+    const page = await service.userPage(idOf(req));
     res.render('admin/user.njk', {
-      title: user.name,
+      title: page.user.name,
       section: 'users',
-      user,
-      referrer: referrer ? { id: referrer.id, name: referrer.name } : null,
-      detail: await repo.userDetail(user.id),
-      rewards: await rewardsRepo.rewardsOf(user.id),
-      isSelf: user.id === res.locals.currentUser?.id,
+      ...page,
+      isSelf: page.user.id === res.locals.currentUser?.id,
     });
   };
 
@@ -75,7 +69,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
   const getReferrals: RequestHandler = async (req, res) => {
     const query = parseOrThrow(ReferralsQuerySchema, req.query);
     const filter = { status: query.status, source: query.source, q: query.q };
-    const result = await repo.listReferrals(filter, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const result = await service.listReferrals(filter, (query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     const pager = pages(result.total, query.page);
     const params = new URLSearchParams(Object.entries({ q: query.q, status: query.status ?? '', source: query.source ?? '' }).filter(([, v]) => v));
     res.render('admin/referrals.njk', { title: 'Referrals', section: 'referrals', filter: query, rows: result.rows, pager, filterQuery: params.toString() });
@@ -132,7 +126,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     res.status(status).render('admin/rewards.njk', {
       title: 'Rewards',
       section: 'rewards',
-      tiers: await rewardsRepo.listTiers(),
+      tiers: await service.listTiers(),
       values: form.values ?? { active: 'on' },
       errors: form.errors ?? {},
       editing: form.editing,
@@ -145,7 +139,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
     (mode: 'create' | 'update'): RequestHandler =>
     async (req, res) => {
       const id = mode === 'update' ? idOf(req) : undefined;
-      if (id !== undefined && !(await rewardsRepo.tierById(id))) throw notFound('No such reward tier.');
+      if (id !== undefined && !(await service.tierById(id))) throw notFound('No such reward tier.');
       const values = formValues(req.body, ['name', 'description', 'threshold', 'active']);
       const parsed = parseInput(TierSchema, req.body);
       if (!parsed.ok) return renderRewards(res, 400, { values, errors: parsed.errors, editing: id });
@@ -162,7 +156,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
 
   const getAudit: RequestHandler = async (req, res) => {
     const query = parseOrThrow(PageQuerySchema, req.query);
-    const result = await repo.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
+    const result = await service.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
     res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows: result.rows, pager: pages(result.total, query.page) });
   };
 
@@ -171,7 +165,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
       res,
       'users.csv',
       ['id', 'name', 'email', 'referral_code', 'referrals_count', 'referred_by_id', 'role', 'status', 'created_at'],
-      repo.usersAfter,
+      service.usersAfter,
       (u) => [u.id, u.name, u.email, u.referralCode, u.referralsCount, u.referredById, u.role, u.status, u.createdAt],
     );
 
@@ -180,7 +174,7 @@ export function createAdminController(deps: { service: AdminService; repo: Admin
       res,
       'referrals.csv',
       ['id', 'referrer_id', 'referred_user_id', 'referred_email', 'source', 'status', 'fraud_reasons', 'created_at', 'credited_at', 'revoked_at'],
-      repo.referralsAfter,
+      service.referralsAfter,
       (r) => [r.id, r.referrerId, r.referredUserId, r.referredEmail, r.source, r.status, r.fraudReasons, r.createdAt, r.creditedAt, r.revokedAt],
     );
 

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { requireAdmin } from '../auth/auth.middleware.js';
+import { requireAdmin } from '../users/users.middleware.js';
 import type { createAdminController } from './admin.controller.js';
 
 /** Every /admin route: admins only (403 for users, login for anonymous); POSTs carry CSRF like all others. */

@@ -146,7 +146,38 @@ export function createAdminService(deps: AdminServiceDeps) {
     });
   }
 
-  return { analytics, requireUser, setStatus, revokeReferral, review, reviewOne, heldReferrals: repo.heldReferrals, fulfillReward, createTier, updateTier };
+  /** One person's page: the account, who referred them, the people they referred, their rewards. */
+  async function userPage(id: number) {
+    const user = await requireUser(id);
+    const [referrer, detail, rewards] = await Promise.all([
+      user.referredById ? repo.userById(user.referredById) : undefined,
+      repo.userDetail(user.id),
+      deps.rewardsRepo.rewardsOf(user.id),
+    ]);
+    return { user, referrer: referrer ? { id: referrer.id, name: referrer.name } : null, detail, rewards };
+  }
+
+  // Reads the admin pages list as they are: the service is still the one door.
+  return {
+    analytics,
+    requireUser,
+    userPage,
+    searchUsers: repo.searchUsers,
+    listReferrals: repo.listReferrals,
+    heldReferrals: repo.heldReferrals,
+    auditPage: repo.auditPage,
+    usersAfter: repo.usersAfter,
+    referralsAfter: repo.referralsAfter,
+    listTiers: deps.rewardsRepo.listTiers,
+    tierById: deps.rewardsRepo.tierById,
+    setStatus,
+    revokeReferral,
+    review,
+    reviewOne,
+    fulfillReward,
+    createTier,
+    updateTier,
+  };
 }
 
 export type AdminService = ReturnType<typeof createAdminService>;

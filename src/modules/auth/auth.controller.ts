@@ -8,7 +8,7 @@ import { destroySession, regenerateSession, saveSession, sessionCookieName } fro
 import { formValues, parseInput, type FieldErrors } from '../../http/validate.js';
 import { normalizeReferralCode } from '../referral/referral-code.js';
 import { REF_COOKIE } from '../referral/referral.constants.js';
-import { safeNextPath } from './auth.middleware.js';
+import { safeNextPath } from '../users/users.middleware.js';
 import { ForgotSchema, LoginSchema, normalizeEmail, ResetSchema, SignupSchema } from './auth.schemas.js';
 import type { AuthService } from './auth.service.js';
 

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { requireAnonymous, requireUser } from './auth.middleware.js';
+import { requireAnonymous, requireUser } from '../users/users.middleware.js';
 import type { createAuthController } from './auth.controller.js';
 
 export function authRoutes(c: ReturnType<typeof createAuthController>): Router {

@@ -5,14 +5,14 @@ import type { Database } from '../../db/database.js';
 import { uniqueViolation } from '../../db/errors.js';
 import type { TokenPurpose, User } from '../../db/schema.js';
 import { AppError, badRequest, conflict, unauthorized } from '../../errors.js';
-import type { Notifications } from '../mail/notifications.js';
+import type { Notifications, PreparedMail } from '../mail/notifications.js';
 import { hashClient, type ClientContext, type SignalHasher } from '../referral/fraud.js';
 import { recordSignalsInTx } from '../referral/lifecycle.repository.js';
 import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
 import { generateReferralCode, UNKNOWN_CODE } from '../referral/referral-code.js';
 import { REFERRER_INACTIVE } from '../referral/referral.repository.js';
-import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from './auth.constants.js';
-import type { UserRepository } from './auth.repository.js';
+import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
+import type { UserRepository } from '../users/users.repository.js';
 import { normalizeEmail, type LoginInput, type SignupInput } from './auth.schemas.js';
 import type { PasswordHasher } from './password-hasher.js';
 
@@ -139,16 +139,24 @@ export function createAuthService(deps: AuthServiceDeps) {
     });
   }
 
+  /**
+   * A fresh single-use link of one purpose, emailed: the older links of that purpose stop
+   * working in the same transaction that queues the email (rendered before it opens).
+   */
+  async function emailNewToken(user: User, purpose: TokenPurpose, render: (token: string) => PreparedMail | null): Promise<void> {
+    const token = newToken();
+    const now = clock.now();
+    const mail = render(token);
+    await database.transaction(async (tx) => {
+      await users.createTokenInTx(tx, tokenRow(user.id, purpose, token, now));
+      await notifications.queueInTx(tx, mail, now);
+    });
+  }
+
   /** A new confirmation link (older ones stop working); false when there is nothing to confirm. */
   async function resendVerification(user: User): Promise<boolean> {
     if (user.emailVerifiedAt !== null) return false;
-    const token = newToken();
-    const now = clock.now();
-    const mail = notifications.verifyEmail(user, token);
-    await database.transaction(async (tx) => {
-      await users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', token, now));
-      await notifications.queueInTx(tx, mail, now);
-    });
+    await emailNewToken(user, 'email_verify', (token) => notifications.verifyEmail(user, token));
     return true;
   }
 
@@ -160,13 +168,7 @@ export function createAuthService(deps: AuthServiceDeps) {
   async function requestPasswordReset(email: string): Promise<void> {
     const user = await users.findByEmail(normalizeEmail(email));
     if (!user || user.status !== 'active') return;
-    const token = newToken();
-    const now = clock.now();
-    const mail = notifications.passwordReset(user, token);
-    await database.transaction(async (tx) => {
-      await users.createTokenInTx(tx, tokenRow(user.id, 'password_reset', token, now));
-      await notifications.queueInTx(tx, mail, now);
-    });
+    await emailNewToken(user, 'password_reset', (token) => notifications.passwordReset(user, token));
   }
 
   async function isResetTokenValid(token: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { Config } from '../../config.js';
 import type { Tx } from '../../db/client.js';
 import { users, type Referral, type User } from '../../db/schema.js';
-import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../auth/auth.constants.js';
+import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
 import type { MailData, MailKind, MailTemplates, RenderedMail } from './mail.templates.js';
 import { enqueueInTx } from './outbox.repository.js';
 

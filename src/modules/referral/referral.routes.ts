@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { requireUser } from '../auth/auth.middleware.js';
+import { requireUser } from '../users/users.middleware.js';
 import type { createReferralController } from './referral.controller.js';
 
 type Controller = ReturnType<typeof createReferralController>;

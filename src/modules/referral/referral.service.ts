@@ -4,7 +4,7 @@ import { fillDays, lastDays } from '../../http/charts.js';
 import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
-import type { UserRepository } from '../auth/auth.repository.js';
+import type { UserRepository } from '../users/users.repository.js';
 import type { Leaderboard } from './leaderboard.js';
 import { APPLY_WINDOW_MS } from './referral.constants.js';
 import { UNKNOWN_CODE } from './referral-code.js';

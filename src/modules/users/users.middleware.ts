@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { User } from '../../db/schema.js';
 import { forbidden, unauthorized } from '../../errors.js';
-import type { UserRepository } from './auth.repository.js';
+import type { UserRepository } from './users.repository.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
