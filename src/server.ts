@@ -73,6 +73,12 @@ function runWorker(config: Config, logger: Logger): void {
       logger.warn('in-flight requests did not finish within 10 s; closing anyway');
       server.closeAllConnections();
     }, 10_000).unref();
+    // A stop always ends: whatever still holds on (a connection pool waiting for a
+    // client, a mail server that never answers) gets three more seconds.
+    setTimeout(() => {
+      logger.error({ worker: cluster.worker?.id }, 'shutdown did not finish within 13 s; exiting');
+      process.exit(1);
+    }, 13_000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
