@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { addressPrefix } from './client-address.js';
 import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AppDatabase, SqliteDatabase } from '../db/database.js';
 import type { Config } from '../config.js';
@@ -89,9 +89,5 @@ export function createRateLimits(database: AppDatabase, config: Config): RateLim
  * usually owns a whole /64, so limiting per address would let it rotate freely.
  */
 export function clientKey(ip: string | undefined): string {
-  if (!ip || !ipaddr.isValid(ip)) return ip || 'unknown';
-  const addr = ipaddr.process(ip);
-  if (addr.kind() === 'ipv4') return addr.toString();
-  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
-  return `${parts.join(':')}::/64`;
+  return addressPrefix(ip, 32) ?? (ip || 'unknown');
 }

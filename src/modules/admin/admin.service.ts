@@ -112,13 +112,12 @@ export function createAdminService(deps: AdminServiceDeps) {
   }
 
   /** One referral from its own button: 404 for an unknown id, 409 if it is not held. */
-  async function reviewOne(actor: User, action: 'approve' | 'reject', id: number) {
+  async function reviewOne(actor: User, action: 'approve' | 'reject', id: number): Promise<void> {
     const { done, skipped } = await review(actor, action, [id]);
     const problem = skipped[0];
     if (done.length === 0 && problem) {
       throw problem.reason === 'No such referral.' ? notFound(problem.reason) : new AppError(409, problem.reason, { code: 'not_held' });
     }
-    return (await repo.referralById(id))!;
   }
 
   async function fulfillReward(actor: User, userRewardId: number): Promise<{ userId: number }> {

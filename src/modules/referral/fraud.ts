@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
-import ipaddr from 'ipaddr.js';
+import { addressPrefix } from '../../http/client-address.js';
 
 /**
  * The fraud screen's pure parts: what each signal means, how an email, an address and a
@@ -68,14 +68,7 @@ export function isDisposableEmail(email: string): boolean {
  * IPv4. Null for anything that is not an address.
  */
 export function networkOf(ip: string | undefined | null): string | null {
-  if (!ip || !ipaddr.isValid(ip)) return null;
-  const addr = ipaddr.process(ip);
-  if (addr.kind() === 'ipv4') {
-    const [a, b, c] = addr.toByteArray();
-    return `${a}.${b}.${c}.0/24`;
-  }
-  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
-  return `${parts.join(':')}::/64`;
+  return addressPrefix(ip, 24);
 }
 
 export type SignalKind = 'network' | 'device' | 'email';
