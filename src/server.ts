@@ -111,9 +111,10 @@ function runPrimary(config: Config, logger: Logger): void {
   process.on('SIGHUP', async () => {
     logger.info('graceful restart: replacing workers one at a time');
     for (const old of Object.values(cluster.workers ?? {})) {
-      if (!old) continue;
+      if (!old || stopping) continue;
       const fresh = spawn();
       await listening(fresh);
+      if (stopping) return;
       (old as Worker & { replaced?: boolean }).replaced = true;
       old.disconnect();
       await exited(old);
@@ -121,13 +122,22 @@ function runPrimary(config: Config, logger: Logger): void {
     logger.info('graceful restart done');
   });
 
+  // SIGTERM goes to each worker as a signal rather than a disconnect(): a worker still
+  // booting (mid-SIGHUP) has no handler yet and simply ends, where a disconnect would
+  // leave it waiting on a channel that is gone. Any worker left after 15 s is killed.
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping every worker');
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w));
-    for (const w of workers) w.disconnect();
-    await Promise.all(workers.map(exited));
+    for (const w of workers) w.process.kill('SIGTERM');
+    const cap = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 15_000).unref());
+    const outcome = await Promise.race([Promise.all(workers.map(exited)).then(() => 'done' as const), cap]);
+    if (outcome === 'late') {
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+      logger.error('workers did not stop within 15 s; killed');
+      process.exit(1);
+    }
     logger.info('cluster stopped');
     process.exit(0);
   };

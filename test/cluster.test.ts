@@ -82,5 +82,21 @@ describe('WEB_CONCURRENCY=2 (node:cluster over one SQLite file)', () => {
 
   it('stops every worker and exits 0 on SIGTERM', async () => {
     expect(await server.stop('SIGTERM')).toBe(0);
-  });
+  }, 30_000);
+});
+
+describe('SIGTERM in the middle of a SIGHUP restart', () => {
+  it('still stops every worker, the one still booting included, and exits 0', async () => {
+    const busy = await startServer({ WEB_CONCURRENCY: '2' });
+    try {
+      busy.process.kill('SIGHUP');
+      // The replacement worker is forked but not yet listening when the stop arrives.
+      await new Promise((r) => setTimeout(r, 150));
+      const started = Date.now();
+      expect(await busy.stop('SIGTERM')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      fs.rmSync(busy.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
