@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
 import { AppError } from '../../errors.js';
+import type { BcryptJob } from './bcrypt.worker.js';
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
@@ -19,90 +21,58 @@ export interface HasherOptions {
 }
 
 /**
- * Each worker thread lowers its own CPU priority to the minimum (nice 19; Linux lets a
- * thread do that to itself) and runs bcrypt synchronously. The event loop thread keeps
- * normal priority, so under a login flood the kernel still gives it the CPU first: page
- * views stay fast while bcrypt uses whatever is left, on every core.
+ * The worker module sits next to this one: bcrypt.worker.ts when running from sources
+ * (tsx, vitest), bcrypt.worker.js in dist/. A worker thread starts without the parent's
+ * TypeScript loader unless told, so from sources it gets tsx via --import (unless the
+ * process was itself started with tsx, whose execArgv the workers inherit).
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const bcrypt = require(workerData.bcryptPath);
-try {
-  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  require('node:os').setPriority(tid, 19);
-} catch {}
-parentPort.on('message', (job) => {
-  try {
-    const result = job.op === 'hash' ? bcrypt.hashSync(job.password, job.cost) : bcrypt.compareSync(job.password, job.hash);
-    parentPort.postMessage({ id: job.id, result });
-  } catch (err) {
-    parentPort.postMessage({ id: job.id, error: String(err && err.message || err) });
-  }
-});
-`;
+function workerSetup(): { filename: string; execArgv?: string[] } {
+  const self = fileURLToPath(import.meta.url);
+  const ext = self.endsWith('.ts') ? '.ts' : '.js';
+  const filename = fileURLToPath(new URL(`./bcrypt.worker${ext}`, import.meta.url));
+  if (ext === '.js' || process.execArgv.some((arg) => arg.includes('tsx'))) return { filename };
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  return { filename, execArgv: [...process.execArgv, '--import', tsx] };
+}
 
-type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+/** piscina rejects with these plain errors when its queue is full (or there is none). */
+const QUEUE_FULL = new Set(['Task queue is at limit', 'No task queue available and all Workers are busy']);
 
+/**
+ * bcrypt in a pool of `concurrency` worker threads, each at the lowest CPU priority (see
+ * bcrypt.worker.ts). Idle workers are unref'd by piscina, so the pool never keeps the
+ * process alive on its own.
+ */
 export function createBcryptHasher(options: HasherOptions): PasswordHasher {
-  const maxQueue = options.maxQueue ?? 1000;
-  const bcryptPath = createRequire(import.meta.url).resolve('bcrypt');
-  const idle: Worker[] = [];
-  const all: Worker[] = [];
-  const waiting: Array<(worker: Worker) => void> = [];
-  let nextId = 0;
+  const pool = new Piscina<BcryptJob, string | boolean>({
+    ...workerSetup(),
+    minThreads: options.concurrency,
+    maxThreads: options.concurrency,
+    maxQueue: options.maxQueue ?? 1000,
+  });
 
-  for (let i = 0; i < options.concurrency; i++) {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcryptPath } });
-    // Idle workers must not keep the process alive.
-    worker.unref();
-    all.push(worker);
-    idle.push(worker);
-  }
+  let closed = false;
 
-  function acquire(): Promise<Worker> {
-    const worker = idle.pop();
-    if (worker) return Promise.resolve(worker);
-    if (waiting.length >= maxQueue) {
-      return Promise.reject(new AppError(503, 'Too many people are logging in right now. Try again in a few seconds.', { code: 'busy', retryAfterSec: 5 }));
-    }
-    return new Promise((resolve) => waiting.push(resolve));
-  }
-
-  function release(worker: Worker): void {
-    const next = waiting.shift();
-    if (next) next(worker);
-    else idle.push(worker);
-  }
-
-  async function run<T>(job: Job): Promise<T> {
-    const worker = await acquire();
-    const id = nextId++;
-    worker.ref();
+  async function run<T extends string | boolean>(job: BcryptJob): Promise<T> {
+    // After destroy() piscina would start fresh threads for a new job: refuse instead.
+    if (closed) throw new Error('Password hasher is closed');
     try {
-      return await new Promise<T>((resolve, reject) => {
-        const onMessage = (msg: { id: number; result?: T; error?: string }) => {
-          if (msg.id !== id) return;
-          worker.off('message', onMessage);
-          worker.off('error', onError);
-          if (msg.error !== undefined) reject(new Error(msg.error));
-          else resolve(msg.result as T);
-        };
-        const onError = (err: Error) => {
-          worker.off('message', onMessage);
-          reject(err);
-        };
-        worker.on('message', onMessage);
-        worker.once('error', onError);
-        worker.postMessage({ ...job, id });
-      });
-    } finally {
-      worker.unref();
-      release(worker);
+      return (await pool.run(job)) as T;
+    } catch (err) {
+      if (err instanceof Error && QUEUE_FULL.has(err.message)) {
+        throw new AppError(503, 'Too many people are logging in right now. Try again in a few seconds.', { code: 'busy', retryAfterSec: 5 });
+      }
+      throw err;
     }
   }
 
   let dummy: Promise<string> | undefined;
-  const dummyHash = () => (dummy ??= run<string>({ op: 'hash', password: crypto.randomBytes(16).toString('hex'), cost: options.cost }));
+  const dummyHash = () =>
+    (dummy ??= run<string>({ op: 'hash', password: crypto.randomBytes(16).toString('hex'), cost: options.cost }).catch((err: unknown) => {
+      // Try again next time (e.g. after a 503) instead of caching the failure.
+      dummy = undefined;
+      throw err;
+    }));
 
   return {
     hash: (password) => run<string>({ op: 'hash', password, cost: options.cost }),
@@ -112,7 +82,8 @@ export function createBcryptHasher(options: HasherOptions): PasswordHasher {
       return hash !== undefined && ok;
     },
     async close() {
-      await Promise.all(all.map((w) => w.terminate()));
+      closed = true;
+      await pool.destroy();
     },
   };
 }
