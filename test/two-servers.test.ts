@@ -14,8 +14,9 @@ let b: RunningServer;
 beforeAll(async () => {
   await smtp.start();
   const env = { SMTP_URL: smtp.url, RATE_LOGIN_PER_EMAIL_IP: '5' };
-  a = await startServer(env);
-  b = await startServer({ ...env, ...(a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : {}) }, a.databaseUrl ? undefined : a.dir);
+  // The compiled dist/server.js, as `npm start` runs it on each machine.
+  a = await startServer(env, undefined, { dist: true });
+  b = await startServer({ ...env, ...(a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : {}) }, a.databaseUrl ? undefined : a.dir, { dist: true });
 }, 60_000);
 afterAll(async () => {
   await b.stop();

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { projectRoot } from '../../src/paths.js';
@@ -15,17 +15,28 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+let built = false;
+/** Compiles src/ to dist/ as `npm start` does (once per test process). */
+function buildDist(): void {
+  if (built) return;
+  execFileSync(process.execPath, [path.join(projectRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
+  built = true;
+}
+
 /**
- * Starts the real entry point (src/server.ts) in a child process over a file database,
- * as `npm start` would, and resolves once it logs the port it listens on. Under
+ * Starts the real entry point in a child process over a file database, and resolves once
+ * it logs the port it listens on: src/server.ts through tsx, or with `{ dist: true }`
+ * the compiled dist/server.js exactly as `npm start` runs it (built first). Under
  * `npm run test:pg` it gets a fresh PostgreSQL database instead (dropped when it stops),
  * unless env.DATABASE_URL names one to share.
  */
-export async function startServer(env: Record<string, string> = {}, dir = tempDir('referral-server-')): Promise<RunningServer> {
+export async function startServer(env: Record<string, string> = {}, dir = tempDir('referral-server-'), options: { dist?: boolean } = {}): Promise<RunningServer> {
   const dbFile = path.join(dir, 'app.db');
   const ownPg = pgServerUrl && !env.DATABASE_URL ? createTestPgDatabase() : undefined;
   const databaseUrl = env.DATABASE_URL ?? ownPg?.url;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/server.ts')], {
+  if (options.dist) buildDist();
+  const entry = options.dist ? [path.join(projectRoot, 'dist/server.js')] : ['--import', 'tsx', path.join(projectRoot, 'src/server.ts')];
+  const child = spawn(process.execPath, entry, {
     cwd: projectRoot,
     env: {
       PATH: process.env.PATH ?? '',
