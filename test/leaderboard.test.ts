@@ -238,6 +238,40 @@ describe('leaderboard cache', () => {
     expect((await t.request().get('/referral/leaderboard')).text).toBe(anon1.text);
   });
 
+  it('keeps each user’s ?around=me window until the ranking changes, then the new one at once', async () => {
+    const meEmail = uniqueEmail('window');
+    await signup(t.request(), { email: meEmail, name: 'Window Me' });
+    const me = (await userByEmail(t.db, meEmail))!;
+    const ahead = await insertUser(t.db, { name: 'Window Ahead', referralsCount: 500, lastReferralAt: at(4) });
+    const agent = t.request();
+    await login(agent, meEmail);
+    await signup(t.request(), { referral_code: me.referralCode, name: 'Window Friend' });
+    const rankIn = (html: string) => Number(/You are <strong>#(\d+)<\/strong>/.exec(html)![1]);
+    const first = (await agent.get('/referral/leaderboard?around=me')).text;
+    expect(first).toContain('Window Ahead');
+    expect(first).toMatch(/class="is-me" id="you"[^>]*>\s*<td>\d+<\/td>\s*<td>Window Me/);
+
+    // A raw insert bypasses the ranking version: the window is served as it was.
+    await insertUser(t.db, { name: 'Window Sneak', referralsCount: 400, lastReferralAt: at(5) });
+    const cached = (await agent.get('/referral/leaderboard?around=me')).text;
+    const table = (html: string) => /<tbody>[\s\S]*<\/tbody>/.exec(html)![0];
+    expect(table(cached)).toBe(table(first));
+    expect(cached).not.toContain('Window Sneak');
+
+    // Another user gets their own window, never this one.
+    const other = t.request();
+    await login(other, ahead.email);
+    expect((await other.get('/referral/leaderboard?around=me')).text).toMatch(/class="is-me" id="you"[^>]*>\s*<td>\d+<\/td>\s*<td>Window Ahead/);
+
+    // A real credit bumps the version: the next view is computed afresh.
+    await signup(t.request(), { referral_code: me.referralCode, name: 'Window Friend Two' });
+    const fresh = (await agent.get('/referral/leaderboard?around=me')).text;
+    expect(fresh).toContain('Window Sneak');
+    expect(rankIn(fresh)).toBeLessThan(rankIn(first) + 1);
+    expect(fresh).toMatch(/class="is-me" id="you"[^>]*>\s*<td>\d+<\/td>\s*<td>Window Me/);
+    expect(fresh).toMatch(/Window Me <small>\(you\)<\/small><\/td>\s*<td class="num">2</);
+  });
+
   it('updates the referrer’s rank on their dashboard after a referral', async () => {
     const agent = t.request();
     const email = uniqueEmail('dash');

@@ -6,7 +6,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { describe, expect, it } from 'vitest';
 import { openSqlite } from '../src/db/database.js';
 import { runMigrations } from '../src/db/migrate.js';
-import { referrals, users, userTokens } from '../src/db/schema.js';
+import { referralDays, referrals, users, userTokens } from '../src/db/schema.js';
 import { migrationsDir } from '../src/paths.js';
 import { tempDir } from './helpers/app.js';
 import { onPostgres } from './helpers/db.js';
@@ -26,7 +26,7 @@ function migrationsUpTo(tag: string): string {
 
 // An upgrade through SQLite's own migration history; PostgreSQL's schema starts at its
 // first migration, with nothing from before earned credit to carry over.
-describe.skipIf(onPostgres)('upgrading a SQLite database from before earned credit', () => {
+describe.skipIf(onPostgres)('upgrading a SQLite database from before earned credit and per-day counts', () => {
   it('keeps every credited referral counted, confirms existing accounts and carries open reset links over', async () => {
     const database = openSqlite(path.join(tempDir(), 'app.db'));
     const db = database.db;
@@ -51,6 +51,8 @@ describe.skipIf(onPostgres)('upgrading a SQLite database from before earned cred
       ['revoked', 2500],
     ]);
     expect(await db.select().from(users).where(eq(users.id, 1))).toMatchObject([{ referralsCount: 1 }]);
+    // The dashboard chart's per-day counts start from the credited referrals already there.
+    expect(await db.select().from(referralDays)).toEqual([{ referrerId: 1, day: 0, credited: 1 }]);
     expect((await db.select({ at: users.emailVerifiedAt }).from(users)).every((u) => u.at instanceof Date)).toBe(true);
     expect(await db.select().from(userTokens)).toMatchObject([{ userId: 1, purpose: 'password_reset', tokenHash: 'hash-of-open-link', usedAt: null }]);
     expect(raw.prepare("select count(*) as n from sqlite_master where name = 'password_reset_tokens'").get()).toEqual({ n: 0 });

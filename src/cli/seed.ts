@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import bcrypt from 'bcrypt';
 import cliProgress from 'cli-progress';
+import { DAY_MS } from '../clock.js';
 import { loadConfig } from '../config.js';
 import { sql } from 'drizzle-orm';
 import type { Database as SqliteConnection } from 'better-sqlite3';
@@ -13,7 +14,6 @@ import { runMigrations } from '../db/migrate.js';
 import { CODE_ALPHABET, CODE_LENGTH } from '../modules/referral/referral-code.js';
 
 const DEFAULT_PASSWORD = 'seed-password-123';
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface SeedOptions {
   users: number;

@@ -1,6 +1,6 @@
 import { desc, sql } from 'drizzle-orm';
 import { REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
-import { bigint, boolean, check, customType, index, integer, pgTable, text, uniqueIndex, type AnyPgColumn } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, customType, index, integer, pgTable, primaryKey, text, uniqueIndex, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 /**
  * The PostgreSQL twin of schema.sqlite.ts: the same tables, columns, constraints and
@@ -265,6 +265,24 @@ export const scoreCounts = pgTable('score_counts', {
   score: integer('score').primaryKey(),
   users: integer('users').notNull().default(0),
 });
+
+/**
+ * Credited referrals per referrer per UTC day (`day` = days since 1970-01-01), for the
+ * dashboard chart: 30 rows to read whatever a referrer's total. Kept exact by triggers on
+ * referrals (SQLite migration 0013, PostgreSQL 0003) inside the transaction of every
+ * credit, revocation, insert and delete, like score_counts.
+ */
+export const referralDays = pgTable(
+  'referral_days',
+  {
+    referrerId: integer('referrer_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    day: integer('day').notNull(),
+    credited: integer('credited').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.referrerId, t.day] })],
+);
 
 /** express-session rows; user_id lets every session of one user be revoked at once. */
 export const sessions = pgTable(

@@ -1,5 +1,5 @@
 import { desc, sql } from 'drizzle-orm';
-import { check, index, integer, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 
 /** All tables. Columns are snake_case in SQLite and camelCase in TypeScript. */
 
@@ -258,6 +258,24 @@ export const scoreCounts = sqliteTable('score_counts', {
   score: integer('score').primaryKey(),
   users: integer('users').notNull().default(0),
 });
+
+/**
+ * Credited referrals per referrer per UTC day (`day` = days since 1970-01-01), for the
+ * dashboard chart: 30 rows to read whatever a referrer's total. Kept exact by triggers on
+ * referrals (SQLite migration 0013, PostgreSQL 0003) inside the transaction of every
+ * credit, revocation, insert and delete, like score_counts.
+ */
+export const referralDays = sqliteTable(
+  'referral_days',
+  {
+    referrerId: integer('referrer_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    day: integer('day').notNull(),
+    credited: integer('credited').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.referrerId, t.day] })],
+);
 
 /** express-session rows; user_id lets every session of one user be revoked at once. */
 export const sessions = sqliteTable(

@@ -25,13 +25,14 @@ export let rewardTiers = sqlite.rewardTiers;
 export let userRewards = sqlite.userRewards;
 export let auditLog = sqlite.auditLog;
 export let scoreCounts = sqlite.scoreCounts;
+export let referralDays = sqlite.referralDays;
 export let sessions = sqlite.sessions;
 export let rateLimits = sqlite.rateLimits;
 export let engine: Dialect = 'sqlite';
 
 export function useEngine(dialect: Dialect): void {
   const t = byEngine[dialect];
-  ({ users, referrals, userSignals, referralClicks, appState, userTokens, emailOutbox, rewardTiers, userRewards, auditLog, scoreCounts, sessions, rateLimits } = t);
+  ({ users, referrals, userSignals, referralClicks, appState, userTokens, emailOutbox, rewardTiers, userRewards, auditLog, scoreCounts, referralDays, sessions, rateLimits } = t);
   engine = dialect;
 }
 

@@ -1,3 +1,5 @@
+import { DAY_MS } from '../clock.js';
+
 /**
  * Geometry for a server-rendered SVG bar chart (views/partials/chart.njk draws it). No
  * script, no inline style: colours come from CSS classes, so it passes the CSP and works
@@ -67,7 +69,6 @@ export function barChart(labels: string[], series: ChartSeries[], size = { width
   };
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The last `days` UTC dates, oldest first, as YYYY-MM-DD: the x axis of a daily chart. */
 export function lastDays(now: Date, days: number): string[] {

@@ -123,6 +123,16 @@ export interface LeaderboardDeps {
   secret: string;
   ttlMs?: number;
   maxPages?: number;
+  maxWindows?: number;
+}
+
+/** A user's place in the ranking with the rows around it (`?around=me`). */
+export interface AroundView {
+  entries: LeaderboardEntry[];
+  myIndex: number;
+  rank: number;
+  totalRanked: number;
+  generatedAt: Date;
 }
 
 export function createLeaderboard(deps: LeaderboardDeps) {
@@ -133,6 +143,8 @@ export function createLeaderboard(deps: LeaderboardDeps) {
   // The tie group sizes change only with the ranking version: one read serves every deep
   // typed page of a version.
   let groups: { version: number; rows: { score: number; users: number }[] } | null = null;
+  // ?around=me windows by user id, each tagged with the version it was computed from.
+  const windows = new LRUCache<number, { version: number; view: AroundView }>({ max: deps.maxWindows ?? 10_000, ttl: deps.ttlMs ?? 60_000 });
 
   /**
    * A typed page. The first FREE_TYPED_PAGES walk at most 1,000 index entries, cheaper
@@ -212,10 +224,16 @@ export function createLeaderboard(deps: LeaderboardDeps) {
 
   /**
    * The rows just above and below a ranked user, found by seeking both ways from their
-   * own key: two index seeks and two score_counts lookups, whatever their depth.
+   * own key: two index seeks and two score_counts lookups, whatever their depth. The
+   * window is kept per user for as long as the ranking version stands (any change to a
+   * ranked user's count, status, name or timing bumps it), so a user who comes back to
+   * their position costs one version read.
    */
-  async function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>) {
+  async function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>): Promise<AroundView | null> {
     if (user.status !== 'active' || user.referralsCount < 1) return null;
+    const version = await repo.leaderboardVersion();
+    const hit = deps.cache ? windows.get(user.id) : undefined;
+    if (hit && hit.version === version) return hit.view;
     const key = keyOfUser(user);
     const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
     const [before, after] = await Promise.all([repo.rankedBefore(key, AROUND), repo.rankedAfter(key, AROUND)]);
@@ -223,13 +241,17 @@ export function createLeaderboard(deps: LeaderboardDeps) {
     const ranks = await ranksOf(repo, rows);
     const myIndex = rows.indexOf(me);
     const top = await getPage(1);
-    return {
+    const view: AroundView = {
       entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
       myIndex,
       rank: ranks[myIndex]!,
       totalRanked: top.totalRanked,
       generatedAt: top.generatedAt,
     };
+    // Only a window computed from the version read above is kept: a change that landed
+    // while it was computed makes it stale, and the next request recomputes.
+    if (deps.cache && top.version === version) windows.set(user.id, { version, view });
+    return view;
   }
 
   return { getPage, isDeepTypedPage, rankOf, around };

@@ -1,7 +1,8 @@
-import { and, asc, count, desc, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, lte, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
-import { dayOf, prepared, rows } from '../../db/sql.js';
-import { appState, referralClicks, referrals, scoreCounts, users } from '../../db/schema.js';
+import { prepared, rows } from '../../db/sql.js';
+import { DAY_MS } from '../../clock.js';
+import { appState, referralClicks, referralDays, referrals, scoreCounts, users } from '../../db/schema.js';
 
 export const REFERRER_INACTIVE = 'That referral code belongs to an account that is no longer active.';
 
@@ -136,16 +137,13 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
     .limit(sql.placeholder('limit'))
   );
 
+  // referral_days holds one row per referrer and UTC day (kept by triggers): 30 rows at
+  // most, however many referrals the user has.
   const dailyStmt = prepared(
     db
-    .select({
-      day: dayOf(referrals.creditedAt).as('day'),
-      n: count(),
-    })
-    .from(referrals)
-    .where(and(eq(referrals.referrerId, sql.placeholder('id')), eq(referrals.status, 'credited'), sql`${referrals.creditedAt} >= ${sql.placeholder('since')}`))
-    .groupBy(sql`day`)
-    .orderBy(sql`day`)
+    .select({ day: referralDays.day, n: referralDays.credited })
+    .from(referralDays)
+    .where(and(eq(referralDays.referrerId, sql.placeholder('id')), gte(referralDays.day, sql.placeholder('since'))))
   );
 
   // Only the two waiting statuses: a range of referrals_referrer_status_idx, however many
@@ -216,7 +214,8 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
     referredBy: async (referrerId: number, limit: number) => referredByStmt.all({ id: referrerId, limit }),
 
     /** Referrals per day for one referrer since a date, for the dashboard chart. */
-    dailyCredited: async (referrerId: number, since: Date) => dailyStmt.all({ id: referrerId, since: since.getTime() }),
+    dailyCredited: async (referrerId: number, since: Date) =>
+      (await dailyStmt.all({ id: referrerId, since: Math.floor(since.getTime() / DAY_MS) })).map((r) => ({ day: new Date(r.day * DAY_MS).toISOString().slice(0, 10), n: r.n })),
 
     /** A referrer's referrals still waiting: for the friend's confirmation (pending) or for review (held). */
     async waitingFor(referrerId: number): Promise<{ pending: number; held: number }> {
