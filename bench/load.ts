@@ -6,7 +6,8 @@
  *   rate:   requests started at a fixed rate whatever the answers (latency: p50/p99 with
  *           microsecond precision, which HTTP benchmark tools round to milliseconds).
  * A "login" step list replays GET /auth/login then POST /auth/login with its cookie and
- * CSRF token, like a browser.
+ * CSRF token, like a browser; a "signup" step list does the same with the sign-up form,
+ * a new address each time.
  * Input: one JSON argument. Output: one JSON line.
  */
 import http from 'node:http';
@@ -14,8 +15,8 @@ import http from 'node:http';
 interface Step {
   method: 'GET' | 'POST';
   path: string;
-  /** 'login': POST the login form with the cookie and token from the previous GET. */
-  kind?: 'login';
+  /** 'login' / 'signup': POST that form with the cookie and token from the previous GET. */
+  kind?: 'login' | 'signup';
   headers?: Record<string, string>;
 }
 
@@ -27,7 +28,9 @@ interface Spec {
   rate?: number;
   steps: Step[];
   login?: { email: string; password: string };
+  signup?: { password: string; referralCode?: string };
 }
+let signups = 0;
 
 const spec = JSON.parse(process.argv[2]!) as Spec;
 const url = new URL(spec.base);
@@ -37,10 +40,15 @@ function send(step: Step, state: { cookie?: string; token?: string }): Promise<{
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...step.headers };
     let body: string | undefined;
-    if (step.kind === 'login') {
+    if (step.kind) {
       headers.cookie = state.cookie ?? '';
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams({ email: spec.login!.email, password: spec.login!.password, _csrf: state.token ?? '' }).toString();
+      const n = ++signups;
+      const fields: Record<string, string> =
+        step.kind === 'login'
+          ? { email: spec.login!.email, password: spec.login!.password }
+          : { name: `Load ${n}`, email: `load-${process.pid}-${n}@bench.test`, password: spec.signup!.password, referral_code: spec.signup!.referralCode ?? '' };
+      body = new URLSearchParams({ ...fields, _csrf: state.token ?? '' }).toString();
     }
     const req = http.request({ host: url.hostname, port: url.port, path: step.path, method: step.method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];

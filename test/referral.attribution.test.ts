@@ -142,6 +142,24 @@ describe('sign-up with a referral code', () => {
   });
 });
 
+describe('the dashboard of a referrer with many referrals', () => {
+  it('lists the 20 most recent people, and charts every credited one per day', async () => {
+    const ref = await newReferrer('Busy Referrer');
+    for (let i = 1; i <= 23; i++) expect((await signup(t.request(), { name: `Busy Friend ${i}`, referral_code: ref.code })).status).toBe(303);
+    const html = (await ref.agent.get('/dashboard')).text;
+    const people = /<h2 id="people-h">[\s\S]*?<\/section>/.exec(html)![0];
+    const names = [...people.matchAll(/<td>(Busy Friend \d+)<\/td>/g)].map((m) => m[1]);
+    expect(names).toEqual(Array.from({ length: 20 }, (_, i) => `Busy Friend ${23 - i}`));
+    expect(people).toContain('Your 20 most recent.');
+    expect(html).toMatch(/data-stat="referrals">23</);
+    // The chart's table: today's row holds all 23, from the per-day counts.
+    const chartRows = [...html.matchAll(/<tr><th scope="row">[^<]+<\/th><td class="num">(\d+)<\/td><\/tr>/g)].map((m) => Number(m[1]));
+    expect(chartRows).toHaveLength(30);
+    expect(chartRows.at(-1)).toBe(23);
+    expect(chartRows.reduce((a, b) => a + b, 0)).toBe(23);
+  });
+});
+
 describe('POST /referral/process_referral', () => {
   async function newUserWithToken() {
     const agent = t.request();

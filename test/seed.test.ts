@@ -61,5 +61,8 @@ describe('db:seed', () => {
     // The top 1% of referrers hold a large share of all referrals.
     const top1 = values.sort((a, b) => b - a).slice(0, 1000).reduce((a, b) => a + b, 0);
     expect(top1 / total).toBeGreaterThan(0.2);
+    // The launch account gets 1% of the 60,000 referrals on top of what it earns like anyone.
+    expect(counts[1]).toBeGreaterThan(550);
+    expect(counts[1]).toBe(top);
   });
 });

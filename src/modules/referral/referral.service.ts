@@ -6,7 +6,7 @@ import type { User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { UserRepository } from '../users/users.repository.js';
 import type { Leaderboard } from './leaderboard.js';
-import { APPLY_WINDOW_MS } from './referral.constants.js';
+import { APPLY_WINDOW_MS, RECENT_REFERRED } from './referral.constants.js';
 import { UNKNOWN_CODE } from './referral-code.js';
 import { hashClient, type ClientContext, type SignalHasher } from './fraud.js';
 import { claimReferrerInTx } from './lifecycle.repository.js';
@@ -85,12 +85,13 @@ export function createReferralService(deps: ReferralServiceDeps) {
     const days = lastDays(clock.now(), 30);
     const [clicks, referred, waiting, rank, daily] = await Promise.all([
       referrals.clicksFor(user.id),
-      referrals.referredBy(user.id, 100),
+      referrals.referredBy(user.id, RECENT_REFERRED),
       referrals.waitingFor(user.id),
       leaderboard.rankOf(user),
       referrals.dailyCredited(user.id, new Date(`${days[0]}T00:00:00Z`)),
     ]);
     return {
+      recentLimit: RECENT_REFERRED,
       clicks,
       conversion: clicks > 0 ? Math.min(1, user.referralsCount / clicks) : null,
       referred,
