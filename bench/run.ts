@@ -177,9 +177,9 @@ async function midRanked(target: Target): Promise<{ email: string; referrals: nu
     const client = new pg.Client({ connectionString: target.url });
     await client.connect();
     try {
-      const total = Number((await client.query(`select count(*) as n ${ranked}`)).rows[0].n);
+      const total = Number((await client.query<{ n: string }>(`select count(*) as n ${ranked}`)).rows[0]!.n);
       const row = (await client.query(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset $1`, [Math.floor(total / 2)])).rows[0] as { email: string; referrals_count: number };
-      const above = Number((await client.query(`select count(*) as n ${ranked} and referrals_count > $1`, [row.referrals_count])).rows[0].n);
+      const above = Number((await client.query<{ n: string }>(`select count(*) as n ${ranked} and referrals_count > $1`, [row.referrals_count])).rows[0]!.n);
       return { email: row.email, referrals: row.referrals_count, rank: above + 1 };
     } finally {
       await client.end();
@@ -272,7 +272,7 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     const [bareCmd, bareArgs] = pinned(SERVER_CORE, ['--import', 'tsx', 'bench/bare.ts', file]);
     const bareChild = spawn(bareCmd, bareArgs, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(bareChild);
-    const barePort = await new Promise<number>((resolve) => readline.createInterface({ input: bareChild.stdout! }).once('line', (l) => resolve(JSON.parse(l).port)));
+    const barePort = await new Promise<number>((resolve) => readline.createInterface({ input: bareChild.stdout }).once('line', (l) => resolve((JSON.parse(l) as { port: number }).port)));
     const bareBase = `http://127.0.0.1:${barePort}`;
     const [appRuns, bareRuns] = await sideBySide(() => get(app.base, '/referral/leaderboard'), () => get(bareBase, '/referral/leaderboard'));
     checkStatuses('cached page', appRuns, '200');

@@ -60,7 +60,7 @@ export interface App {
   /** Sends the outbox in the background once started (server.ts starts it). */
   deliverer: Deliverer;
   /** Stops timers and the mail loop; the caller owns the database and the server. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /**
@@ -80,7 +80,7 @@ export function createApp(deps: AppDeps): App {
     commits: () => database.commits,
   });
   const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache, secret: config.sessionSecret });
-  const pageCache = createPageCache({ enabled: config.leaderboardCache, version: referralRepo.leaderboardVersion });
+  const pageCache = createPageCache({ enabled: config.leaderboardCache, version: () => referralRepo.leaderboardVersion() });
   const notifications = createNotifications({ templates: createMailTemplates(), config });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
   const outbox = createOutboxRepository(database);

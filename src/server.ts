@@ -41,7 +41,9 @@ async function main(): Promise<void> {
  */
 function runWorker(config: Config, logger: Logger): void {
   const database = openDatabase(config);
-  const { app, deliverer, close } = createApp({ config, database, logger, clock: systemClock });
+  const built = createApp({ config, database, logger, clock: systemClock });
+  const { app, deliverer } = built;
+  const close = () => built.close();
   deliverer.start();
 
   // Express 5 also calls this on a listen error, which the 'error' handler below reports.
@@ -62,12 +64,18 @@ function runWorker(config: Config, logger: Logger): void {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, worker: cluster.worker?.id }, 'shutting down: finishing in-flight requests');
-    server.close(async () => {
-      await close();
-      await database.close();
-      logger.info({ worker: cluster.worker?.id }, 'stopped');
-      process.exit(0);
-    });
+    const finish = async () => {
+      try {
+        await close();
+        await database.close();
+        logger.info({ worker: cluster.worker?.id }, 'stopped');
+        process.exit(0);
+      } catch (err) {
+        logger.error({ err, worker: cluster.worker?.id }, 'could not stop cleanly');
+        process.exit(1);
+      }
+    };
+    server.close(() => void finish());
     server.closeIdleConnections();
     setTimeout(() => {
       logger.warn('in-flight requests did not finish within 10 s; closing anyway');
@@ -108,7 +116,7 @@ function runPrimary(config: Config, logger: Logger): void {
     setTimeout(spawn, 500);
   });
 
-  process.on('SIGHUP', async () => {
+  const restart = async () => {
     logger.info('graceful restart: replacing workers one at a time');
     for (const old of Object.values(cluster.workers ?? {})) {
       if (!old || stopping) continue;
@@ -120,7 +128,8 @@ function runPrimary(config: Config, logger: Logger): void {
       await exited(old);
     }
     logger.info('graceful restart done');
-  });
+  };
+  process.on('SIGHUP', () => void restart());
 
   // SIGTERM goes to each worker as a signal rather than a disconnect(): a worker still
   // booting (mid-SIGHUP) has no handler yet and simply ends, where a disconnect would

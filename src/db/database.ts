@@ -7,6 +7,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Db, Tx } from './client.js';
 import { isRetryable } from './errors.js';
+import { settle } from './sql.js';
 import { useEngine, type Dialect } from './schema.js';
 import * as schema from './schema.sqlite.js';
 
@@ -82,8 +83,8 @@ export function openSqlite(file: string): SqliteDatabase {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const writer = connect(file);
   const reader = file === ':memory:' ? writer : connect(file);
-  const writeDb = drizzle(writer, { schema }) as Db;
-  const readDb = file === ':memory:' ? writeDb : (drizzle(reader, { schema }) as Db);
+  const writeDb: Db = drizzle(writer, { schema });
+  const readDb: Db = file === ':memory:' ? writeDb : drizzle(reader, { schema });
   const mutex = writerMutex(file);
   let commits = 0;
 
@@ -109,9 +110,7 @@ export function openSqlite(file: string): SqliteDatabase {
           throw err;
         }
       }),
-    ping: async () => {
-      reader.prepare('select 1').get();
-    },
+    ping: () => settle(() => void reader.prepare('select 1').get()),
     close: async () => {
       await mutex.waitForUnlock();
       if (reader !== writer) reader.close();

@@ -1,5 +1,5 @@
 import { sql, type SQL, type SQLWrapper } from 'drizzle-orm';
-import type { Db, Tx } from './client.js';
+import type { Db } from './client.js';
 import { engine } from './schema.js';
 
 /**
@@ -12,13 +12,17 @@ interface PgLike {
   execute(query: SQL): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
-export async function rows<T>(q: Db | Tx, query: SQL): Promise<T[]> {
+/** Synchronous work (better-sqlite3) as a promise: a throw becomes a rejection, as in async code. */
+export const settle = <T>(work: () => T): Promise<T> => new Promise((resolve) => resolve(work()));
+
+/** Every row of a raw query; `q` is a connection or a transaction (one type, see client.ts). */
+export async function rows<T>(q: Db, query: SQL): Promise<T[]> {
   if (engine === 'postgres') return (await (q as unknown as PgLike).execute(query)).rows as T[];
   return q.all<T>(query);
 }
 
 /** Runs a raw statement; returns how many rows it changed. */
-export async function exec(q: Db | Tx, query: SQL): Promise<number> {
+export async function exec(q: Db, query: SQL): Promise<number> {
   if (engine === 'postgres') return (await (q as unknown as PgLike).execute(query)).rowCount ?? 0;
   return q.run(query).changes;
 }
@@ -61,8 +65,8 @@ export function prepared<Q extends { prepare(): SqlitePrepared }>(
   }
   const stmt = query.prepare();
   return {
-    all: async (params) => stmt.all(params) as All,
-    get: async (params) => stmt.get(params) as Get,
+    all: (params) => settle(() => stmt.all(params) as All),
+    get: (params) => settle(() => stmt.get(params) as Get),
   };
 }
 

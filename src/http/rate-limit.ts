@@ -1,6 +1,6 @@
 import { addressPrefix } from './client-address.js';
 import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { AppDatabase, SqliteDatabase } from '../db/database.js';
+import type { AppDatabase } from '../db/database.js';
 import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
 
@@ -31,7 +31,7 @@ function storeLimiter(database: AppDatabase, name: string, points: number, durat
     'writer' in database
       ? new RateLimiterSQLite({ ...common, storeClient: database.writer, storeType: 'better-sqlite3' })
       : new RateLimiterPostgres({ ...common, storeClient: database.pool, storeType: 'pool', clearExpiredByTimeout: true });
-  const serialised = <T>(work: () => Promise<T>): Promise<T> => ('writer' in database ? (database as SqliteDatabase).transaction(work) : work());
+  const serialised = <T>(work: () => Promise<T>): Promise<T> => ('writer' in database ? database.transaction(work) : work());
   return {
     async consume(key) {
       // A refusal is an answer, not a failure: the spent point commits with it.

@@ -43,7 +43,7 @@ export function setUpSession(app: Express, config: Config, store: SessionStore):
 const promisify =
   (method: 'regenerate' | 'destroy' | 'save') =>
   (req: Request): Promise<void> =>
-    new Promise((resolve, reject) => req.session[method]((err: unknown) => (err ? reject(err) : resolve())));
+    new Promise((resolve, reject) => req.session[method]((err: unknown) => (err ? reject(err instanceof Error ? err : new Error('session store failed', { cause: err })) : resolve())));
 
 /** A fresh session id for a fresh identity: the old id (and anything planted in it) is gone. */
 export const regenerateSession = promisify('regenerate');

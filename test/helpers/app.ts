@@ -59,7 +59,7 @@ export function tempDir(prefix = 'referral-test-'): string {
  * A fresh migrated database, as every test file gets: a SQLite file, or under
  * `npm run test:pg` a PostgreSQL database copied from the migrated template.
  */
-export function freshDatabase(dir = tempDir()): { database: AppDatabase; db: Db; file: string; url: string | undefined; drop(): void } {
+export function freshDatabase(dir = tempDir()): { database: AppDatabase; db: Db; file: string; url: string | undefined; drop: () => void } {
   const file = path.join(dir, 'app.db');
   if (pgServerUrl) {
     const pg = createTestPgDatabase();

@@ -8,8 +8,8 @@ import { appOn, type TestApp } from './app.js';
 /** The Set-Cookie lines of a response, always as an array. */
 export function setCookies(res: { headers: Record<string, unknown> }): string[] {
   const raw = res.headers['set-cookie'];
-  if (raw === undefined) return [];
-  return Array.isArray(raw) ? raw.map(String) : [String(raw)];
+  if (typeof raw === 'string') return [raw];
+  return Array.isArray(raw) ? raw.filter((line): line is string => typeof line === 'string') : [];
 }
 
 /** The Set-Cookie line for one cookie name, if the response set it. */

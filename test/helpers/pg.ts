@@ -16,7 +16,7 @@ export function psql(sqlText: string, database = 'postgres'): void {
 }
 
 /** A new database with every migration applied; returns its URL. */
-export function createTestPgDatabase(): { url: string; drop(): void } {
+export function createTestPgDatabase(): { url: string; drop: () => void } {
   const name = `referral_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
   psql(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE}`);
   return {

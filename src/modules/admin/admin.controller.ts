@@ -54,7 +54,7 @@ export function createAdminController(deps: { service: AdminService }) {
       title: page.user.name,
       section: 'users',
       ...page,
-      isSelf: page.user.id === res.locals.currentUser?.id,
+      isSelf: page.user.id === req.user?.id,
     });
   };
 

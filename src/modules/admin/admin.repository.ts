@@ -71,7 +71,7 @@ export function createAdminRepository(db: Db) {
         .limit(limit);
     },
 
-    async searchUsers(q: string, offset: number, limit: number) {
+    searchUsers: async (q: string, offset: number, limit: number) => {
       const where = q ? or(likeOp(users.name, q), likeOp(users.emailNormalized, q.toLowerCase()), eq(users.referralCode, q.toUpperCase())) : undefined;
       const rows = await db
         .select({
@@ -143,7 +143,7 @@ export function createAdminRepository(db: Db) {
       return changed === 1;
     },
 
-    async listReferrals(filter: { status?: Referral['status']; source?: Referral['source']; q?: string }, offset: number, limit: number) {
+    listReferrals: async (filter: { status?: Referral['status']; source?: Referral['source']; q?: string }, offset: number, limit: number) => {
       const referrer = alias(users, 'referrer');
       const referred = alias(users, 'referred');
       const conditions = [
@@ -185,7 +185,7 @@ export function createAdminRepository(db: Db) {
      * and devices are shown as the first characters of their keyed hashes: enough to see
      * that two rows share one, nothing that identifies anybody.
      */
-    async heldReferrals(offset: number, limit: number) {
+    heldReferrals: async (offset: number, limit: number) => {
       const referrer = alias(users, 'referrer');
       const referred = alias(users, 'referred');
       const rows = await db
@@ -217,7 +217,7 @@ export function createAdminRepository(db: Db) {
 
     referralById: async (id: number): Promise<Referral | undefined> => (await db.select().from(referrals).where(eq(referrals.id, id)).limit(1))[0],
 
-    async auditPage(offset: number, limit: number) {
+    auditPage: async (offset: number, limit: number) => {
       const actor = alias(users, 'actor');
       const rows = await db
         .select({
@@ -241,7 +241,7 @@ export function createAdminRepository(db: Db) {
     },
 
     /** Keyset-paged chunks for CSV export: constant memory, no connection held between chunks. */
-    async usersAfter(afterId: number, limit: number) {
+    usersAfter: async (afterId: number, limit: number) => {
       return db
         .select({
           id: users.id,
@@ -260,7 +260,7 @@ export function createAdminRepository(db: Db) {
         .limit(limit);
     },
 
-    async referralsAfter(afterId: number, limit: number) {
+    referralsAfter: async (afterId: number, limit: number) => {
       return db
         .select({
           id: referrals.id,

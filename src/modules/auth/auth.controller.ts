@@ -32,7 +32,8 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
 
   const getSignup: RequestHandler = (req, res) => {
     const fromQuery = typeof req.query.ref === 'string' ? req.query.ref : undefined;
-    const fromCookie = typeof req.cookies?.[REF_COOKIE] === 'string' ? (req.cookies[REF_COOKIE] as string) : undefined;
+    const cookie = (req.cookies as Record<string, unknown> | undefined)?.[REF_COOKIE];
+    const fromCookie = typeof cookie === 'string' ? cookie : undefined;
     const code = [fromQuery, fromCookie].map((c) => (c ? normalizeReferralCode(c) : null)).find(Boolean);
     renderSignup(res, 200, { referral_code: code ?? '' });
   };

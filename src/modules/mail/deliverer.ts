@@ -90,7 +90,7 @@ export function createDeliverer(options: DelivererOptions) {
 
   function schedule(): void {
     if (stopped) return;
-    timer = setTimeout(async () => {
+    const tick = async () => {
       try {
         // Drain quickly while there is work; otherwise wait for the next tick.
         while (!stopped && (await runOnce()) === batchSize);
@@ -98,7 +98,8 @@ export function createDeliverer(options: DelivererOptions) {
         logger.error({ err }, 'outbox delivery loop error');
       }
       schedule();
-    }, pollMs);
+    };
+    timer = setTimeout(() => void tick(), pollMs);
     timer.unref();
   }
 

@@ -15,7 +15,7 @@ export function createUserRepository(db: Db) {
   const byCode = prepared(db.select().from(users).where(eq(users.referralCode, sql.placeholder('code'))));
 
   /** The active user behind an unused, unexpired token of this purpose. */
-  const tokenOwner = async (q: Db | Tx, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> => {
+  const tokenOwner = async (q: Db, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> => {
     const [row] = await q
       .select({ user: users })
       .from(userTokens)
