@@ -47,7 +47,12 @@ function send(step: Step, state: { cookie?: string; token?: string }): Promise<{
       const fields: Record<string, string> =
         step.kind === 'login'
           ? { email: spec.login!.email, password: spec.login!.password }
-          : { name: `Load ${n}`, email: `load-${process.pid}-${n}@bench.test`, password: spec.signup!.password, referral_code: spec.signup!.referralCode ?? '' };
+          : {
+              name: `Load ${n}`,
+              email: `load-${process.pid}-${n}@bench.test`,
+              password: spec.signup!.password,
+              referral_code: spec.signup!.referralCode ?? '',
+            };
       body = new URLSearchParams({ ...fields, _csrf: state.token ?? '' }).toString();
     }
     const req = http.request({ host: url.hostname, port: url.port, path: step.path, method: step.method, headers, agent }, (res) => {
@@ -103,7 +108,12 @@ async function main() {
       const wait = due - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const t = process.hrtime.bigint();
-      inflight.push(iteration().then((s) => record(s, t), () => record(0, t)));
+      inflight.push(
+        iteration().then(
+          (s) => record(s, t),
+          () => record(0, t),
+        ),
+      );
     }
     await Promise.all(inflight);
   }

@@ -20,7 +20,10 @@ const dataDir = path.join(root, 'bench/.data');
 const quick = process.argv.includes('--quick');
 const reuse = process.argv.includes('--reuse');
 // --only=cached,scale,top,signups,screen,around,login,latency runs a subset (for investigating one number).
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const want = (section: string) => !only || only.includes(section);
 const SMALL = 1_000;
 const LARGE = quick ? 20_000 : 1_000_000;
@@ -68,7 +71,10 @@ interface Target {
   url?: string;
 }
 const PG_SERVER = (process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
-const engines = (process.argv.find((a) => a.startsWith('--engines='))?.slice(10).split(',') ?? ['sqlite', 'postgres']) as Engine[];
+const engines = (process.argv
+  .find((a) => a.startsWith('--engines='))
+  ?.slice(10)
+  .split(',') ?? ['sqlite', 'postgres']) as Engine[];
 
 const envOf = (t: Target): Record<string, string> => ({ DATABASE_FILE: t.file, ...(t.url ? { DATABASE_URL: t.url } : {}) });
 
@@ -87,7 +93,10 @@ async function seed(users: number, engine: Engine): Promise<Target> {
     if (reuse && exists) return target;
   } else if (reuse && fs.existsSync(file)) return target;
   process.stdout.write(`seeding ${users.toLocaleString('en-US')} users (${engine})… `);
-  const out = await run(SERVER_CORE, ['dist/cli/seed.js', '--users', String(users), '--password', PASSWORD, ...(engine === 'sqlite' ? ['--force'] : [])], { ...envOf(target), BCRYPT_COST: String(COST) });
+  const out = await run(SERVER_CORE, ['dist/cli/seed.js', '--users', String(users), '--password', PASSWORD, ...(engine === 'sqlite' ? ['--force'] : [])], {
+    ...envOf(target),
+    BCRYPT_COST: String(COST),
+  });
   process.stdout.write(`${out.split('\n')[0]}\n`);
   return target;
 }
@@ -97,7 +106,6 @@ interface Server {
   child: ChildProcess;
   stop(): Promise<void>;
 }
-
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -158,7 +166,10 @@ const get = (base: string, p: string, connections = 16, headers?: Record<string,
 async function sessionFor(base: string, email: string): Promise<string> {
   const page = await fetch(`${base}/auth/login`);
   // Every cookie the form set (the session and the device cookie), as a browser sends them.
-  const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
+  const cookie = page.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .join('; ');
   const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
   const res = await fetch(`${base}/auth/login`, {
     method: 'POST',
@@ -167,7 +178,10 @@ async function sessionFor(base: string, email: string): Promise<string> {
     body: new URLSearchParams({ email, password: PASSWORD, _csrf: token }),
   });
   if (res.status !== 303) throw new Error(`login as ${email} answered ${res.status}`);
-  return res.headers.getSetCookie().find((c) => c.startsWith('sid='))!.split(';')[0]!;
+  return res.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('sid='))!
+    .split(';')[0]!;
 }
 
 /** A user in the middle of the ranking: the median ranked user by position. */
@@ -178,7 +192,11 @@ async function midRanked(target: Target): Promise<{ email: string; referrals: nu
     await client.connect();
     try {
       const total = Number((await client.query<{ n: string }>(`select count(*) as n ${ranked}`)).rows[0]!.n);
-      const row = (await client.query(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset $1`, [Math.floor(total / 2)])).rows[0] as { email: string; referrals_count: number };
+      const row = (
+        await client.query(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset $1`, [
+          Math.floor(total / 2),
+        ])
+      ).rows[0] as { email: string; referrals_count: number };
       const above = Number((await client.query<{ n: string }>(`select count(*) as n ${ranked} and referrals_count > $1`, [row.referrals_count])).rows[0]!.n);
       return { email: row.email, referrals: row.referrals_count, rank: above + 1 };
     } finally {
@@ -187,7 +205,9 @@ async function midRanked(target: Target): Promise<{ email: string; referrals: nu
   }
   const db = new Database(target.file, { readonly: true });
   const total = (db.prepare(`select count(*) as n ${ranked}`).get() as { n: number }).n;
-  const row = db.prepare(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset ?`).get(Math.floor(total / 2)) as { email: string; referrals_count: number };
+  const row = db
+    .prepare(`select email, referrals_count ${ranked} order by referrals_count desc, last_referral_at, id limit 1 offset ?`)
+    .get(Math.floor(total / 2)) as { email: string; referrals_count: number };
   const above = (db.prepare(`select count(*) as n ${ranked} and referrals_count > ?`).get(row.referrals_count) as { n: number }).n;
   db.close();
   return { email: row.email, referrals: row.referrals_count, rank: above + 1 };
@@ -272,9 +292,14 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     const [bareCmd, bareArgs] = pinned(SERVER_CORE, ['--import', 'tsx', 'bench/bare.ts', file]);
     const bareChild = spawn(bareCmd, bareArgs, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(bareChild);
-    const barePort = await new Promise<number>((resolve) => readline.createInterface({ input: bareChild.stdout }).once('line', (l) => resolve((JSON.parse(l) as { port: number }).port)));
+    const barePort = await new Promise<number>((resolve) =>
+      readline.createInterface({ input: bareChild.stdout }).once('line', (l) => resolve((JSON.parse(l) as { port: number }).port)),
+    );
     const bareBase = `http://127.0.0.1:${barePort}`;
-    const [appRuns, bareRuns] = await sideBySide(() => get(app.base, '/referral/leaderboard'), () => get(bareBase, '/referral/leaderboard'));
+    const [appRuns, bareRuns] = await sideBySide(
+      () => get(app.base, '/referral/leaderboard'),
+      () => get(bareBase, '/referral/leaderboard'),
+    );
     checkStatuses('cached page', appRuns, '200');
     const ratio = mean(appRuns.map((r) => r.perSecond)) / mean(bareRuns.map((r) => r.perSecond));
     rows.push({
@@ -292,7 +317,10 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
   if (want('scale')) {
     const a = await startServer(small, { LEADERBOARD_CACHE: 'off' });
     const b = await startServer(large, { LEADERBOARD_CACHE: 'off' });
-    const [pageSmall, pageLarge] = await sideBySide(() => get(a.base, '/referral/leaderboard'), () => get(b.base, '/referral/leaderboard'));
+    const [pageSmall, pageLarge] = await sideBySide(
+      () => get(a.base, '/referral/leaderboard'),
+      () => get(b.base, '/referral/leaderboard'),
+    );
     checkStatuses('uncached page', [...pageSmall, ...pageLarge], '200');
     const pageRatio = mean(pageLarge.map((r) => r.perSecond)) / mean(pageSmall.map((r) => r.perSecond));
     rows.push({
@@ -330,11 +358,17 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
   if (want('top')) {
     const app = await startServer(large);
     const seeded = "status = 'active' and email like '%@seed.test'";
-    const top = await firstRow<{ email: string; referrals_count: number }>(large, `select email, referrals_count from users where ${seeded} order by referrals_count desc, id limit 1`);
+    const top = await firstRow<{ email: string; referrals_count: number }>(
+      large,
+      `select email, referrals_count from users where ${seeded} order by referrals_count desc, id limit 1`,
+    );
     const fresh = await firstRow<{ email: string }>(large, `select email from users where ${seeded} and referrals_count = 0 order by id desc limit 1`);
     // A referrer whose dashboard has every part the top one has (a full list, a chart,
     // rewards) with a few dozen referrals: the like-for-like comparison.
-    const modest = await firstRow<{ email: string; referrals_count: number }>(large, `select email, referrals_count from users where ${seeded} and referrals_count between 25 and 40 order by id desc limit 1`);
+    const modest = await firstRow<{ email: string; referrals_count: number }>(
+      large,
+      `select email, referrals_count from users where ${seeded} and referrals_count between 25 and 40 order by id desc limit 1`,
+    );
     const cookieTop = await sessionFor(app.base, top.email);
     const dashboard = (cookie: string) => () => get(app.base, '/dashboard', 16, { cookie });
     for (const other of [
@@ -361,7 +395,13 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
   if (want('signups')) {
     const a = await startServer(small, { BCRYPT_COST: '4' });
     const b = await startServer(large, { BCRYPT_COST: '4' });
-    const codeOf = async (t: Target) => (await firstRow<{ referral_code: string }>(t, "select referral_code from users where status = 'active' order by referrals_count desc, id limit 1 offset 5")).referral_code;
+    const codeOf = async (t: Target) =>
+      (
+        await firstRow<{ referral_code: string }>(
+          t,
+          "select referral_code from users where status = 'active' order by referrals_count desc, id limit 1 offset 5",
+        )
+      ).referral_code;
     const signupSpec = async (base: string, t: Target) => ({
       base,
       mode: 'closed',
@@ -375,7 +415,10 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     });
     const specSmall = await signupSpec(a.base, small);
     const specLarge = await signupSpec(b.base, large);
-    const [atSmall, atLarge] = await sideBySide(() => load(specSmall), () => load(specLarge));
+    const [atSmall, atLarge] = await sideBySide(
+      () => load(specSmall),
+      () => load(specLarge),
+    );
     checkStatuses('signups', [...atSmall, ...atLarge], '303');
     const ratio = mean(atLarge.map((r) => r.perSecond)) / mean(atSmall.map((r) => r.perSecond));
     rows.push({
@@ -447,27 +490,38 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     };
     if (want('login')) {
       const bcryptRate = async () =>
-        JSON.parse(await run(SERVER_CORE, ['--import', 'tsx', 'bench/bcrypt-rate.ts', String(COST), String(concurrency), String(DURATION)])) as { perSecond: number };
+        JSON.parse(await run(SERVER_CORE, ['--import', 'tsx', 'bench/bcrypt-rate.ts', String(COST), String(concurrency), String(DURATION)])) as {
+          perSecond: number;
+        };
       const logins: Load[] = [];
       const rates: number[] = [];
       for (let i = 0; i < 2; i++) {
         logins.push(await load(loginSpec));
         rates.push((await bcryptRate()).perSecond);
-    }
-    checkStatuses('login', logins, '303');
-    const loginRatio = mean(logins.map((r) => r.perSecond)) / mean(rates);
-    const allThreads = JSON.parse(await run('any', ['--import', 'tsx', 'bench/bcrypt-rate.ts', String(COST), '4', String(DURATION)])) as { perSecond: number };
-    rows.push({
-      metric: `Logins ÷ bcrypt compares at cost ${COST}, ${concurrency} at a time`,
-      detail: `${mean(logins.map((r) => r.perSecond)).toFixed(1)} vs ${mean(rates).toFixed(1)} per s (bcrypt alone on every core: ${allThreads.perSecond.toFixed(1)}/s)`,
-      ratio: loginRatio,
-      target: '≥ 0.85',
-      pass: loginRatio >= 0.85,
-    });
+      }
+      checkStatuses('login', logins, '303');
+      const loginRatio = mean(logins.map((r) => r.perSecond)) / mean(rates);
+      const allThreads = JSON.parse(await run('any', ['--import', 'tsx', 'bench/bcrypt-rate.ts', String(COST), '4', String(DURATION)])) as {
+        perSecond: number;
+      };
+      rows.push({
+        metric: `Logins ÷ bcrypt compares at cost ${COST}, ${concurrency} at a time`,
+        detail: `${mean(logins.map((r) => r.perSecond)).toFixed(1)} vs ${mean(rates).toFixed(1)} per s (bcrypt alone on every core: ${allThreads.perSecond.toFixed(1)}/s)`,
+        ratio: loginRatio,
+        target: '≥ 0.85',
+        pass: loginRatio >= 0.85,
+      });
     }
 
     if (want('latency')) {
-      const latencySpec = { base: app.base, mode: 'rate', rate: 200, durationMs: DURATION * 2, connections: 16, steps: [{ method: 'GET', path: '/referral/leaderboard' }] };
+      const latencySpec = {
+        base: app.base,
+        mode: 'rate',
+        rate: 200,
+        durationMs: DURATION * 2,
+        connections: 16,
+        steps: [{ method: 'GET', path: '/referral/leaderboard' }],
+      };
       // Three idle/flood pairs, back to back; the median ratio damps this machine's noise.
       const pairs: { idle: Load; busy: Load; flood: Load }[] = [];
       for (let i = 0; i < 3; i++) {
@@ -476,18 +530,22 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
         await new Promise((r) => setTimeout(r, 1_000));
         const busy = await load(latencySpec);
         pairs.push({ idle, busy, flood: await flooding });
-    }
-    checkStatuses('latency', pairs.flatMap((p) => [p.idle, p.busy]), '200');
-    const ratios = pairs.map((p) => p.busy.p99us / p.idle.p99us).sort((a, b) => a - b);
-    const median = pairs.slice().sort((a, b) => a.busy.p99us / a.idle.p99us - b.busy.p99us / b.idle.p99us)[1]!;
-    const p99Ratio = ratios[1]!;
-    rows.push({
-      metric: 'Page 1 p99 during a login flood ÷ idle p99 (median of 3 pairs)',
-      detail: `${(median.busy.p99us / 1000).toFixed(2)} ms vs ${(median.idle.p99us / 1000).toFixed(2)} ms at 200 req/s (flood: ${median.flood.perSecond.toFixed(1)} logins/s; ratios ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
-      ratio: p99Ratio,
-      target: '≤ 2',
-      pass: p99Ratio <= 2,
-    });
+      }
+      checkStatuses(
+        'latency',
+        pairs.flatMap((p) => [p.idle, p.busy]),
+        '200',
+      );
+      const ratios = pairs.map((p) => p.busy.p99us / p.idle.p99us).sort((a, b) => a - b);
+      const median = pairs.slice().sort((a, b) => a.busy.p99us / a.idle.p99us - b.busy.p99us / b.idle.p99us)[1]!;
+      const p99Ratio = ratios[1]!;
+      rows.push({
+        metric: 'Page 1 p99 during a login flood ÷ idle p99 (median of 3 pairs)',
+        detail: `${(median.busy.p99us / 1000).toFixed(2)} ms vs ${(median.idle.p99us / 1000).toFixed(2)} ms at 200 req/s (flood: ${median.flood.perSecond.toFixed(1)} logins/s; ratios ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+        ratio: p99Ratio,
+        target: '≤ 2',
+        pass: p99Ratio <= 2,
+      });
     }
 
     rss = rssMb(app.child.pid!);
@@ -500,11 +558,11 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     });
     await app.stop();
   }
-
 }
 
 function report(rows: Row[], started: number): void {
-  const cell = (r: Row) => (r.metric.startsWith('RSS') ? `${r.ratio.toFixed(0)} MB` : r.metric.endsWith('(ms)') ? `${r.ratio.toFixed(3)} ms` : r.ratio.toFixed(2));
+  const cell = (r: Row) =>
+    r.metric.startsWith('RSS') ? `${r.ratio.toFixed(0)} MB` : r.metric.endsWith('(ms)') ? `${r.ratio.toFixed(3)} ms` : r.ratio.toFixed(2);
   const table = [
     '| Engine | Measure | Measured | Ratio | Target | Met |',
     '|---|---|---|---|---|---|',

@@ -52,12 +52,29 @@ async function timed(fraudScreen: boolean, seed: number): Promise<{ settleUs: nu
         const email = `bench${seed}-${i}@bench.example`;
         const [referred] = await tx
           .insert(users)
-          .values({ name: 'Bench', email, emailNormalized: email, passwordHash: 'x', referralCode: `B${seed}${i}`.padEnd(8, 'Z').slice(0, 16), emailVerifiedAt: now, createdAt: now })
+          .values({
+            name: 'Bench',
+            email,
+            emailNormalized: email,
+            passwordHash: 'x',
+            referralCode: `B${seed}${i}`.padEnd(8, 'Z').slice(0, 16),
+            emailVerifiedAt: now,
+            createdAt: now,
+          })
           .returning();
         const client = { networkHash: hash('network', `10.${i % 250}.${seed % 250}.0/24`), deviceHash: hash('device', `d${seed}-${i}`) };
         const [pending] = await tx
           .insert(referrals)
-          .values({ referrerId, referredUserId: referred!.id, referredEmail: email, source: 'signup', status: 'pending', ...client, emailAliasHash: hash('email', email), createdAt: now })
+          .values({
+            referrerId,
+            referredUserId: referred!.id,
+            referredEmail: email,
+            source: 'signup',
+            status: 'pending',
+            ...client,
+            emailAliasHash: hash('email', email),
+            createdAt: now,
+          })
           .returning();
         const a = performance.now();
         await life.screen(tx, pending!);

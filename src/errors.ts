@@ -21,8 +21,7 @@ export class AppError extends Error {
   }
 }
 
-export const badRequest = (message: string, field?: string, code = 'bad_request') =>
-  new AppError(400, message, { code, field });
+export const badRequest = (message: string, field?: string, code = 'bad_request') => new AppError(400, message, { code, field });
 export const unauthorized = (message: string) => new AppError(401, message, { code: 'unauthorized' });
 export const forbidden = (message: string) => new AppError(403, message, { code: 'forbidden' });
 export const notFound = (message = 'Not found') => new AppError(404, message, { code: 'not_found' });

@@ -50,7 +50,10 @@ function runWorker(config: Config, logger: Logger): void {
   const onListening = (err?: Error) => {
     if (err) return;
     const { port } = server.address() as AddressInfo;
-    logger.info({ port, database: config.databaseUrl ? 'postgres' : config.databaseFile, baseUrl: config.baseUrl, worker: cluster.worker?.id }, `Referral System listening on port ${port}`);
+    logger.info(
+      { port, database: config.databaseUrl ? 'postgres' : config.databaseFile, baseUrl: config.baseUrl, worker: cluster.worker?.id },
+      `Referral System listening on port ${port}`,
+    );
   };
   // Without HOST, Node listens on every interface (IPv6 and IPv4 where available).
   const server = config.host ? app.listen(config.port, config.host, onListening) : app.listen(config.port, onListening);

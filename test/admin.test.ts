@@ -44,8 +44,24 @@ async function referrerWithFriends(n: number, name = 'Referrer') {
   return { agent, email, id: ref.id, code: ref.referral_code };
 }
 
-const GET_ROUTES = ['/admin', '/admin/users', '/admin/users/1', '/admin/referrals', '/admin/rewards', '/admin/audit', '/admin/export/users.csv', '/admin/export/referrals.csv'];
-const POST_ROUTES = ['/admin/users/2/disable', '/admin/users/2/enable', '/admin/referrals/1/revoke', '/admin/user-rewards/1/fulfill', '/admin/rewards', '/admin/rewards/1'];
+const GET_ROUTES = [
+  '/admin',
+  '/admin/users',
+  '/admin/users/1',
+  '/admin/referrals',
+  '/admin/rewards',
+  '/admin/audit',
+  '/admin/export/users.csv',
+  '/admin/export/referrals.csv',
+];
+const POST_ROUTES = [
+  '/admin/users/2/disable',
+  '/admin/users/2/enable',
+  '/admin/referrals/1/revoke',
+  '/admin/user-rewards/1/fulfill',
+  '/admin/rewards',
+  '/admin/rewards/1',
+];
 
 describe('access control', () => {
   it.each(GET_ROUTES)('GET %s sends anonymous visitors to the login form', async (route) => {
@@ -155,7 +171,10 @@ describe('users', () => {
     expect((await ref.agent.get('/dashboard')).status).toBe(302);
     expect((await login(t.request(), ref.email)).status).toBe(401);
     expect((await t.request().get('/api/leaderboard')).body.entries.map((e: { name: string }) => e.name)).not.toContain('Disabled Dan');
-    const audit = await row<{ action: string; actor_id: number }>("select * from audit_log where target_type = 'user' and target_id = ? order by id desc", ref.id);
+    const audit = await row<{ action: string; actor_id: number }>(
+      "select * from audit_log where target_type = 'user' and target_id = ? order by id desc",
+      ref.id,
+    );
     expect(audit.action).toBe('user.disable');
 
     expect((await admin.post(`/admin/users/${ref.id}/enable`).type('form').send({ _csrf: adminToken })).status).toBe(303);
@@ -183,7 +202,11 @@ describe('referrals', () => {
 
   it('revokes in one transaction: status, count, last_referral_at, reward withdrawal and audit', async () => {
     const ref = await referrerWithFriends(3, 'Revoked Rob');
-    const rewardsBefore = await query(t.db, 'select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold', ref.id);
+    const rewardsBefore = await query(
+      t.db,
+      'select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold',
+      ref.id,
+    );
     expect(rewardsBefore).toEqual([
       { threshold: 1, status: 'awarded' },
       { threshold: 3, status: 'awarded' },
@@ -194,15 +217,24 @@ describe('referrals', () => {
     expect(res.headers.location).toBe('/admin/referrals');
     const after = await row<{ referrals_count: number; last_referral_at: number }>('select referrals_count, last_referral_at from users where id = ?', ref.id);
     expect(after.referrals_count).toBe(2);
-    const second = await row<{ created_at: number }>("select max(created_at) as created_at from referrals where referrer_id = ? and status = 'credited'", ref.id);
+    const second = await row<{ created_at: number }>(
+      "select max(created_at) as created_at from referrals where referrer_id = ? and status = 'credited'",
+      ref.id,
+    );
     expect(after.last_referral_at).toBe(second.created_at);
     expect((await row<{ status: string }>('select status from referrals where id = ?', latest.id)).status).toBe('revoked');
-    const rewardsAfter = await query(t.db, 'select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold', ref.id);
+    const rewardsAfter = await query(
+      t.db,
+      'select t.threshold, r.status from user_rewards r join reward_tiers t on t.id = r.tier_id where r.user_id = ? order by t.threshold',
+      ref.id,
+    );
     expect(rewardsAfter).toEqual([
       { threshold: 1, status: 'awarded' },
       { threshold: 3, status: 'withdrawn' },
     ]);
-    expect((await row<{ action: string }>("select action from audit_log where target_type = 'referral' and target_id = ?", latest.id)).action).toBe('referral.revoke');
+    expect((await row<{ action: string }>("select action from audit_log where target_type = 'referral' and target_id = ?", latest.id)).action).toBe(
+      'referral.revoke',
+    );
     const again = await admin.post(`/admin/referrals/${latest.id}/revoke`).type('form').send({ _csrf: adminToken });
     expect(again.status).toBe(409);
     expect((await row<{ referrals_count: number }>('select referrals_count from users where id = ?', ref.id)).referrals_count).toBe(2);
@@ -230,11 +262,16 @@ describe('referrals', () => {
 
 describe('reward tiers', () => {
   it('creates a tier and audits it', async () => {
-    const res = await admin.post('/admin/rewards').type('form').send({ _csrf: adminToken, name: 'Mega fan', description: 'A signed poster', threshold: '50', active: 'on' });
+    const res = await admin
+      .post('/admin/rewards')
+      .type('form')
+      .send({ _csrf: adminToken, name: 'Mega fan', description: 'A signed poster', threshold: '50', active: 'on' });
     expect(res.status).toBe(303);
     const [tier] = await t.db.select().from(rewardTiers).where(eq(rewardTiers.threshold, 50));
     expect(tier!.active).toBe(true);
-    expect((await row<{ action: string }>("select action from audit_log where target_type = 'reward_tier' and target_id = ?", tier!.id)).action).toBe('tier.create');
+    expect((await row<{ action: string }>("select action from audit_log where target_type = 'reward_tier' and target_id = ?", tier!.id)).action).toBe(
+      'tier.create',
+    );
   });
 
   it.each([
@@ -248,7 +285,10 @@ describe('reward tiers', () => {
     [{ name: 'Bad active', threshold: '2', active: 'yes please' }, 'active'],
   ])('answers 400 with a field error for %j', async (fields, field) => {
     const before = await countOf(t.db, 'select count(*) from reward_tiers');
-    const res = await admin.post('/admin/rewards').type('form').send({ _csrf: adminToken, ...fields });
+    const res = await admin
+      .post('/admin/rewards')
+      .type('form')
+      .send({ _csrf: adminToken, ...fields });
     expect(res.status).toBe(400);
     expect(res.text).toMatch(new RegExp(`id="e-${field}"`));
     expect(await countOf(t.db, 'select count(*) from reward_tiers')).toBe(before);
@@ -264,7 +304,10 @@ describe('reward tiers', () => {
 
   it('updates and deactivates a tier, which then stops being awarded', async () => {
     const tier = await row<{ id: number }>('select id from reward_tiers where threshold = 1');
-    const res = await admin.post(`/admin/rewards/${tier.id}`).type('form').send({ _csrf: adminToken, name: 'First friend (retired)', description: '', threshold: '1' });
+    const res = await admin
+      .post(`/admin/rewards/${tier.id}`)
+      .type('form')
+      .send({ _csrf: adminToken, name: 'First friend (retired)', description: '', threshold: '1' });
     expect(res.status).toBe(303);
     expect(await t.db.select({ active: rewardTiers.active, name: rewardTiers.name }).from(rewardTiers).where(eq(rewardTiers.id, tier.id))).toEqual([
       { active: false, name: 'First friend (retired)' },

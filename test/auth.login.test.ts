@@ -2,17 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBcryptHasher } from '../src/modules/auth/password-hasher.js';
 import { makeTestApp } from './helpers/app.js';
 import { csrfFor, csrfFrom, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
-import {
-  bare,
-  cookieValue,
-  formError,
-  inputValue,
-  sessionIdOf,
-  sessionRow,
-  setCookieLine,
-  setUserStatus,
-  signCookie,
-} from './helpers/extra.js';
+import { bare, cookieValue, formError, inputValue, sessionIdOf, sessionRow, setCookieLine, setUserStatus, signCookie } from './helpers/extra.js';
 import { userByEmail } from './helpers/db.js';
 
 // The real hasher, with every bcrypt comparison recorded (whether it had a real hash).
@@ -265,7 +255,9 @@ describe('sessions', () => {
   it('treats a session cookie signed with the real secret as logged in (control for the forgery tests)', async () => {
     const res = await login(t.request(), email);
     const sid = sessionIdOf(cookieValue(res, 'sid')!);
-    const ok = await bare(t).get('/dashboard').set('Cookie', `sid=${encodeURIComponent(signCookie(sid, SECRET))}`);
+    const ok = await bare(t)
+      .get('/dashboard')
+      .set('Cookie', `sid=${encodeURIComponent(signCookie(sid, SECRET))}`);
     expect(ok.status).toBe(200);
   });
 
@@ -273,14 +265,18 @@ describe('sessions', () => {
     const res = await login(t.request(), email);
     const sid = sessionIdOf(cookieValue(res, 'sid')!);
     const forged = signCookie(sid, 'some-other-secret-some-other-secret-00');
-    const dash = await bare(t).get('/dashboard').set('Cookie', `sid=${encodeURIComponent(forged)}`);
+    const dash = await bare(t)
+      .get('/dashboard')
+      .set('Cookie', `sid=${encodeURIComponent(forged)}`);
     expect(dash.status).toBe(302);
   });
 
   it('treats an unsigned session id as anonymous', async () => {
     const res = await login(t.request(), email);
     const sid = sessionIdOf(cookieValue(res, 'sid')!);
-    const dash = await bare(t).get('/dashboard').set('Cookie', `sid=${encodeURIComponent(sid)}`);
+    const dash = await bare(t)
+      .get('/dashboard')
+      .set('Cookie', `sid=${encodeURIComponent(sid)}`);
     expect(dash.status).toBe(302);
   });
 

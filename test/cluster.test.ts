@@ -53,7 +53,14 @@ describe('WEB_CONCURRENCY=2 (node:cluster over one SQLite file)', () => {
     for (let i = 0; i < 6; i++) {
       const c = new HttpClient(server.url);
       const token = await c.csrf('/auth/login');
-      statuses.push((await c.request('POST', '/auth/login', { form: { email: 'shared@cluster.test', password: 'wrong password!', _csrf: token }, headers: { connection: 'close' } })).status);
+      statuses.push(
+        (
+          await c.request('POST', '/auth/login', {
+            form: { email: 'shared@cluster.test', password: 'wrong password!', _csrf: token },
+            headers: { connection: 'close' },
+          })
+        ).status,
+      );
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
   });

@@ -67,7 +67,10 @@ describe.skipIf(onPostgres)('Database.transaction on SQLite', () => {
         database.transaction(async (tx) => {
           const [row] = await tx.select({ n: users.referralsCount }).from(users).where(eq(users.id, user.id));
           await sleep(1);
-          await tx.update(users).set({ referralsCount: row!.n + 1 }).where(eq(users.id, user.id));
+          await tx
+            .update(users)
+            .set({ referralsCount: row!.n + 1 })
+            .where(eq(users.id, user.id));
         }),
       ),
     );

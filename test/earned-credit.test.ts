@@ -184,7 +184,10 @@ describe('the referral lifecycle under CREDIT_ON=verified', () => {
     const confirmedEmail = uniqueEmail('confirmed');
     await signup(confirmed, { email: confirmedEmail });
     await confirmEmail(confirmed, t.db, confirmedEmail);
-    const res = await confirmed.post('/referral/process_referral').set('x-csrf-token', await csrfFor(confirmed, '/dashboard')).send({ referral_code: referrer.code });
+    const res = await confirmed
+      .post('/referral/process_referral')
+      .set('x-csrf-token', await csrfFor(confirmed, '/dashboard'))
+      .send({ referral_code: referrer.code });
     expect(res.status).toBe(200);
     expect((await referralOf(t, confirmedEmail)).status).toBe('credited');
     expect((await userOf(t, referrer.email)).referralsCount).toBe(2);
@@ -259,7 +262,14 @@ describe('the fraud screen', () => {
     const made = [];
     for (let i = 1; i <= 6; i++) made.push(await friendOf(referrer.code, { agent: browser(t, `${cafe}.${i + 20}`) }));
     for (const friend of made) await confirmEmail(t.request(), t.db, friend.email);
-    expect((await Promise.all(made.map((f) => referralOf(t, f.email)))).map((r) => r.status)).toEqual(['credited', 'credited', 'credited', 'credited', 'credited', 'held']);
+    expect((await Promise.all(made.map((f) => referralOf(t, f.email)))).map((r) => r.status)).toEqual([
+      'credited',
+      'credited',
+      'credited',
+      'credited',
+      'credited',
+      'held',
+    ]);
     expect((await referralOf(t, made[5]!.email)).fraudReasons).toBe('velocity');
 
     t.clock.advance(61 * 60 * 1000);
@@ -337,10 +347,12 @@ describe('the admin review queue', () => {
     return { referrer, friend, referral };
   };
   const audits = async (id: number) =>
-    (await t.db
-      .select({ action: auditLog.action })
-      .from(auditLog)
-      .where(and(eq(auditLog.targetType, 'referral'), eq(auditLog.targetId, id)))).map((a) => a.action);
+    (
+      await t.db
+        .select({ action: auditLog.action })
+        .from(auditLog)
+        .where(and(eq(auditLog.targetType, 'referral'), eq(auditLog.targetId, id)))
+    ).map((a) => a.action);
 
   it('lists held referrals with their reasons and short hashes, for admins only', async () => {
     admin = browser();
@@ -423,11 +435,21 @@ describe('the admin review queue', () => {
       `action=approve&${Array.from({ length: 101 }, (_, i) => `ids=${i + 1}`).join('&')}`,
     ];
     for (const body of bad) {
-      const res = await admin.post('/admin/review').type('form').send(`_csrf=${encodeURIComponent(adminToken)}&${body}`);
+      const res = await admin
+        .post('/admin/review')
+        .type('form')
+        .send(`_csrf=${encodeURIComponent(adminToken)}&${body}`);
       expect(res.status, body).toBe(400);
     }
     const tooMany = Array.from({ length: 300 }, (_, i) => `ids=${i + 1}`).join('&');
-    expect((await admin.post('/admin/review').type('form').send(`_csrf=${encodeURIComponent(adminToken)}&action=approve&${tooMany}`)).status).toBe(413);
+    expect(
+      (
+        await admin
+          .post('/admin/review')
+          .type('form')
+          .send(`_csrf=${encodeURIComponent(adminToken)}&action=approve&${tooMany}`)
+      ).status,
+    ).toBe(413);
     expect((await admin.post('/admin/review').type('form').send(`action=approve&ids=${referral.id}`)).status).toBe(403);
     expect((await admin.post(`/admin/referrals/${referral.id}/approve`).type('form').send({})).status).toBe(403);
     expect((await admin.post('/admin/referrals/99999999/approve').type('form').send({ _csrf: adminToken })).status).toBe(404);

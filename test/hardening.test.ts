@@ -69,7 +69,17 @@ describe('redirect after login', () => {
     await insertUser(t.db, { email });
   });
 
-  const offSite = ['/.//evil.example', '/./\\evil.example', '/%2e//evil.example', '/%2E%2E//evil.example', '/..//evil.example', '/a/..//evil.example', '/.///evil.example', '//evil.example', '/\\evil.example'];
+  const offSite = [
+    '/.//evil.example',
+    '/./\\evil.example',
+    '/%2e//evil.example',
+    '/%2E%2E//evil.example',
+    '/..//evil.example',
+    '/a/..//evil.example',
+    '/.///evil.example',
+    '//evil.example',
+    '/\\evil.example',
+  ];
 
   it.each(offSite)('safeNextPath refuses %j', (next) => {
     expect(safeNextPath(next)).toBeNull();

@@ -15,12 +15,23 @@ describe('rankRows (competition ranking)', () => {
   ];
 
   it('gives ties the same rank and skips the following ranks: 1, 2, 2, 4', () => {
-    expect(rankRows([5, 3, 3, 1].map((referrals) => ({ referrals })), scores)).toEqual([1, 2, 2, 4]);
+    expect(
+      rankRows(
+        [5, 3, 3, 1].map((referrals) => ({ referrals })),
+        scores,
+      ),
+    ).toEqual([1, 2, 2, 4]);
   });
 
   it('ranks a window from anywhere in the ranking, given the users above it', () => {
     // The window holds the counts 3 and 1; one user (with 5) is above it.
-    expect(rankRows([3, 1].map((referrals) => ({ referrals })), scores.slice(1), 1)).toEqual([2, 4]);
+    expect(
+      rankRows(
+        [3, 1].map((referrals) => ({ referrals })),
+        scores.slice(1),
+        1,
+      ),
+    ).toEqual([2, 4]);
   });
 });
 

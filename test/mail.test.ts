@@ -73,7 +73,10 @@ describe('notifications over SMTP', () => {
     const agent = t.request();
     await signup(agent, { name: 'Applied Andy' });
     const token = await csrfFor(agent, '/dashboard');
-    const res = await agent.post('/referral/process_referral').set('x-csrf-token', token).send({ referral_code: await codeOf(refEmail) });
+    const res = await agent
+      .post('/referral/process_referral')
+      .set('x-csrf-token', token)
+      .send({ referral_code: await codeOf(refEmail) });
     expect(res.status).toBe(200);
     await t.deliverer.runOnce();
     expect(smtp.to(refEmail).some((m) => m.subject === 'Applied Andy joined with your link')).toBe(true);

@@ -39,8 +39,16 @@ describe.skipIf(onPostgres)('upgrading a SQLite database from before earned cred
     insertUser.run('Old Referrer', 'old@example.com', 'old@example.com', 'AAAAAAAA', 1, 1000, 2000);
     insertUser.run('Old Friend', 'friend@example.com', 'friend@example.com', 'BBBBBBBB', 0, 2000, null);
     insertUser.run('Revoked Friend', 'gone@example.com', 'gone@example.com', 'CCCCCCCC', 0, 2500, null);
-    raw.prepare(`insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at) values (1, 2, 'friend@example.com', 'signup', 'credited', 2000)`).run();
-    raw.prepare(`insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at, revoked_at) values (1, 3, 'gone@example.com', 'signup', 'revoked', 2500, 3000)`).run();
+    raw
+      .prepare(
+        `insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at) values (1, 2, 'friend@example.com', 'signup', 'credited', 2000)`,
+      )
+      .run();
+    raw
+      .prepare(
+        `insert into referrals (referrer_id, referred_user_id, referred_email, source, status, created_at, revoked_at) values (1, 3, 'gone@example.com', 'signup', 'revoked', 2500, 3000)`,
+      )
+      .run();
     raw.prepare(`insert into password_reset_tokens (user_id, token_hash, expires_at, created_at) values (1, 'hash-of-open-link', 9999999999999, 2000)`).run();
 
     await runMigrations(database);

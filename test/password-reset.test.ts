@@ -59,7 +59,11 @@ describe('POST /auth/forgot', () => {
     expect(known.status).toBe(303);
     expect(unknown.status).toBe(303);
     expect(known.headers.location).toBe(unknown.headers.location);
-    const flash = (res: typeof known) => (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('flash='))!.split(';')[0]!.split('.')[0];
+    const flash = (res: typeof known) =>
+      (res.headers['set-cookie'] as unknown as string[])
+        .find((c) => c.startsWith('flash='))!
+        .split(';')[0]!
+        .split('.')[0];
     expect(flash(known)).toBe(flash(unknown));
     expect(await countOf(t.db, "select count(*) from email_outbox where kind = 'password_reset' and to_address = ?", email)).toBe(1);
     expect(await countOf(t.db, "select count(*) from email_outbox where to_address = 'nobody-here@example.com'")).toBe(0);
@@ -179,11 +183,21 @@ describe('GET and POST /auth/reset/:token', () => {
     const token = await resetTokenFor(email);
     const agent = t.request();
     const csrf = csrfFrom((await agent.get(`/auth/reset/${token}`)).text);
-    const crossSite = await agent.post(`/auth/reset/${token}`).set('Origin', 'null').set('Sec-Fetch-Site', 'cross-site').type('form').send({ password: NEW_PASSWORD, _csrf: csrf });
+    const crossSite = await agent
+      .post(`/auth/reset/${token}`)
+      .set('Origin', 'null')
+      .set('Sec-Fetch-Site', 'cross-site')
+      .type('form')
+      .send({ password: NEW_PASSWORD, _csrf: csrf });
     expect(crossSite.status).toBe(403);
     const noFetchMeta = await agent.post(`/auth/reset/${token}`).set('Origin', 'null').type('form').send({ password: NEW_PASSWORD, _csrf: csrf });
     expect(noFetchMeta.status).toBe(403);
-    const sameOrigin = await agent.post(`/auth/reset/${token}`).set('Origin', 'null').set('Sec-Fetch-Site', 'same-origin').type('form').send({ password: NEW_PASSWORD, _csrf: csrf });
+    const sameOrigin = await agent
+      .post(`/auth/reset/${token}`)
+      .set('Origin', 'null')
+      .set('Sec-Fetch-Site', 'same-origin')
+      .type('form')
+      .send({ password: NEW_PASSWORD, _csrf: csrf });
     expect(sameOrigin.status).toBe(303);
   });
 

@@ -125,7 +125,9 @@ describe('ranking structures under random histories', () => {
           const slice = await repo.rankedPage(offset, 4);
           const min = Math.min(...slice.map((x) => x.referrals));
           const max = Math.max(...slice.map((x) => x.referrals));
-          expect(rankRows(slice, await repo.scoresBetween(min, max), await repo.countAbove(max))).toEqual(expected.slice(offset, offset + 4).map((x) => x.rank));
+          expect(rankRows(slice, await repo.scoresBetween(min, max), await repo.countAbove(max))).toEqual(
+            expected.slice(offset, offset + 4).map((x) => x.rank),
+          );
         }
         const paged = (await Promise.all([0, 5, 10].map((offset) => repo.rankedPage(offset, 5)))).flatMap((page) => page.map((x) => x.id));
         expect(paged).toEqual(expected.slice(0, 15).map((x) => x.id));
@@ -181,7 +183,15 @@ describe('referral_days under random histories', () => {
             const when = at(op.day, late);
             const [row] = await db
               .insert(referrals)
-              .values({ referrerId: referrers[op.referrer]!.id, referredUserId: friend.id, referredEmail: friend.email, source: 'signup', status: op.credited ? 'credited' : 'pending', createdAt: when, creditedAt: op.credited ? when : null })
+              .values({
+                referrerId: referrers[op.referrer]!.id,
+                referredUserId: friend.id,
+                referredEmail: friend.email,
+                source: 'signup',
+                status: op.credited ? 'credited' : 'pending',
+                createdAt: when,
+                creditedAt: op.credited ? when : null,
+              })
               .returning({ id: referrals.id });
             ids.push(row!.id);
             continue;
@@ -189,7 +199,10 @@ describe('referral_days under random histories', () => {
           if (ids.length === 0) continue;
           const id = ids[op.which % ids.length]!;
           if (op.kind === 'credit') {
-            await db.update(referrals).set({ status: 'credited', creditedAt: at(op.day, late) }).where(and(eq(referrals.id, id), ne(referrals.status, 'credited')));
+            await db
+              .update(referrals)
+              .set({ status: 'credited', creditedAt: at(op.day, late) })
+              .where(and(eq(referrals.id, id), ne(referrals.status, 'credited')));
           } else if (op.kind === 'leave') {
             await db.update(referrals).set({ status: op.to }).where(eq(referrals.id, id));
           } else {
@@ -197,7 +210,10 @@ describe('referral_days under random histories', () => {
             ids.splice(ids.indexOf(id), 1);
           }
         }
-        const kept = await query<{ referrer_id: number; day: number; n: number }>(db, 'select referrer_id, day, credited as n from referral_days where credited <> 0 order by referrer_id, day');
+        const kept = await query<{ referrer_id: number; day: number; n: number }>(
+          db,
+          'select referrer_id, day, credited as n from referral_days where credited <> 0 order by referrer_id, day',
+        );
         const counted = await query<{ referrer_id: number; day: number; n: number }>(
           db,
           "select referrer_id, credited_at / 86400000 as day, count(*) as n from referrals where status = 'credited' group by referrer_id, credited_at / 86400000 order by referrer_id, day",

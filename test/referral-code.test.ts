@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CODE_ALPHABET,
-  CODE_LENGTH,
-  generateReferralCode,
-  normalizeReferralCode,
-  ReferralCodeInputSchema,
-} from '../src/modules/referral/referral-code.js';
+import { CODE_ALPHABET, CODE_LENGTH, generateReferralCode, normalizeReferralCode, ReferralCodeInputSchema } from '../src/modules/referral/referral-code.js';
 
 describe('referral code alphabet', () => {
   it('is the 32 symbols of Crockford base32, without I, L, O or U', () => {

@@ -270,7 +270,10 @@ describe('POST /referral/process_referral', () => {
     await signup(t.request(), { email: bEmail, referral_code: me.user.referralCode });
     const cEmail = uniqueEmail('c');
     await signup(t.request(), { email: cEmail, referral_code: (await userRow(bEmail))!.referralCode });
-    const res = await me.agent.post('/referral/process_referral').set('x-csrf-token', me.token).send({ referral_code: (await userRow(cEmail))!.referralCode });
+    const res = await me.agent
+      .post('/referral/process_referral')
+      .set('x-csrf-token', me.token)
+      .send({ referral_code: (await userRow(cEmail))!.referralCode });
     expect(res.status).toBe(400);
   });
 

@@ -53,7 +53,9 @@ describe('award once under concurrency (real server, shared database)', () => {
   it('awards each tier exactly once when 12 friends sign up at the same moment', async () => {
     const owner = new HttpClient(server.url);
     const token = await owner.csrf('/auth/signup');
-    await owner.request('POST', '/auth/signup', { form: { name: 'Owner', email: 'owner@reward.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token } });
+    await owner.request('POST', '/auth/signup', {
+      form: { name: 'Owner', email: 'owner@reward.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token },
+    });
     const database = openDatabaseOf(server);
     const db = database.db;
     try {
@@ -65,7 +67,10 @@ describe('award once under concurrency (real server, shared database)', () => {
         Array.from({ length: 12 }, async (_, i) => {
           const c = new HttpClient(server.url);
           const csrf = await c.csrf('/auth/signup');
-          return () => c.request('POST', '/auth/signup', { form: { name: `F${i}`, email: `f${i}@reward.test`, password: STRONG_PASSWORD, referral_code: code, _csrf: csrf } });
+          return () =>
+            c.request('POST', '/auth/signup', {
+              form: { name: `F${i}`, email: `f${i}@reward.test`, password: STRONG_PASSWORD, referral_code: code, _csrf: csrf },
+            });
         }),
       );
       const results = await Promise.all(friends.map((f) => f()));

@@ -163,11 +163,7 @@ describe('Origin check', () => {
   it('answers 403 to a cross-site Origin on POST /auth/login even with a valid token', async () => {
     const agent = t.request();
     const _csrf = await csrfFor(agent, '/auth/login');
-    const res = await agent
-      .post('/auth/login')
-      .set('Origin', 'https://evil.example')
-      .type('form')
-      .send({ email, password: STRONG_PASSWORD, _csrf });
+    const res = await agent.post('/auth/login').set('Origin', 'https://evil.example').type('form').send({ email, password: STRONG_PASSWORD, _csrf });
     expect(res.status).toBe(403);
     expect((await agent.get('/dashboard')).status).toBe(302);
   });
@@ -185,7 +181,7 @@ describe('Origin check', () => {
     expect(await countUsers(t, target)).toBe(0);
   });
 
-  it("answers 403 to Origin: null (sandboxed or file: pages)", async () => {
+  it('answers 403 to Origin: null (sandboxed or file: pages)', async () => {
     const agent = t.request();
     const _csrf = await csrfFor(agent, '/auth/login');
     const res = await agent.post('/auth/login').set('Origin', 'null').type('form').send({ email, password: STRONG_PASSWORD, _csrf });
@@ -206,22 +202,14 @@ describe('Origin check', () => {
   it('answers 403 when the browser marks the POST Sec-Fetch-Site: cross-site', async () => {
     const agent = t.request();
     const _csrf = await csrfFor(agent, '/auth/login');
-    const res = await agent
-      .post('/auth/login')
-      .set('Sec-Fetch-Site', 'cross-site')
-      .type('form')
-      .send({ email, password: STRONG_PASSWORD, _csrf });
+    const res = await agent.post('/auth/login').set('Sec-Fetch-Site', 'cross-site').type('form').send({ email, password: STRONG_PASSWORD, _csrf });
     expect(res.status).toBe(403);
   });
 
   it('accepts the same Origin as BASE_URL (http://localhost:3000)', async () => {
     const agent = t.request();
     const _csrf = await csrfFor(agent, '/auth/login');
-    const res = await agent
-      .post('/auth/login')
-      .set('Origin', 'http://localhost:3000')
-      .type('form')
-      .send({ email, password: STRONG_PASSWORD, _csrf });
+    const res = await agent.post('/auth/login').set('Origin', 'http://localhost:3000').type('form').send({ email, password: STRONG_PASSWORD, _csrf });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/dashboard');
   });

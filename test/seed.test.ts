@@ -28,16 +28,33 @@ describe('db:seed', () => {
           "select count(*) from users u where u.referrals_count <> (select count(*) from referrals r where r.referrer_id = u.id and r.status = 'credited')",
         );
         expect(mismatches).toBe(0);
-        expect(await countOf(db, 'select count(*) from users u join referrals r on r.referred_user_id = u.id where u.referred_by_id is distinct from r.referrer_id')).toBe(0);
+        expect(
+          await countOf(db, 'select count(*) from users u join referrals r on r.referred_user_id = u.id where u.referred_by_id is distinct from r.referrer_id'),
+        ).toBe(0);
         const ranked = await countOf(db, "select count(*) from users where status = 'active' and referrals_count > 0");
         expect(await countOf(db, 'select coalesce(sum(users), 0) from score_counts')).toBe(ranked);
         expect(await countOf(db, 'select count(distinct referral_code) from users')).toBe(3000);
-        expect(await countOf(db, 'select count(*) from user_rewards r join reward_tiers t on t.id = r.tier_id join users u on u.id = r.user_id where t.threshold > u.referrals_count')).toBe(0);
+        expect(
+          await countOf(
+            db,
+            'select count(*) from user_rewards r join reward_tiers t on t.id = r.tier_id join users u on u.id = r.user_id where t.threshold > u.referrals_count',
+          ),
+        ).toBe(0);
         expect(await countOf(db, 'select count(*) from users where email_verified_at is null')).toBe(0);
         const hash = (await one<{ password_hash: string }>(db, 'select password_hash from users where id = 3000'))!.password_hash;
         expect(await bcrypt.compare('seed pass 42', hash)).toBe(true);
         // New rows after a seed get fresh ids (PostgreSQL's identity was moved past the seed).
-        const [next] = await db.insert(users).values({ name: 'After', email: 'after@seed.test', emailNormalized: 'after@seed.test', passwordHash: 'x', referralCode: 'AFTERSD1', createdAt: new Date() }).returning();
+        const [next] = await db
+          .insert(users)
+          .values({
+            name: 'After',
+            email: 'after@seed.test',
+            emailNormalized: 'after@seed.test',
+            passwordHash: 'x',
+            referralCode: 'AFTERSD1',
+            createdAt: new Date(),
+          })
+          .returning();
         expect(next!.id).toBe(3001);
       } finally {
         await database.close();
@@ -50,7 +67,7 @@ describe('db:seed', () => {
 
   it('draws a power law: most people refer no one, a few refer very many', () => {
     let s = 1;
-    const random = () => ((s = (s * 48271) % 2147483647) / 2147483647);
+    const random = () => (s = (s * 48271) % 2147483647) / 2147483647;
     const { counts } = referralGraph(100_000, random);
     const values = Array.from(counts).slice(1);
     const zero = values.filter((c) => c === 0).length;
@@ -59,7 +76,10 @@ describe('db:seed', () => {
     expect(zero / values.length).toBeGreaterThan(0.7);
     expect(top).toBeGreaterThan(100);
     // The top 1% of referrers hold a large share of all referrals.
-    const top1 = values.sort((a, b) => b - a).slice(0, 1000).reduce((a, b) => a + b, 0);
+    const top1 = values
+      .sort((a, b) => b - a)
+      .slice(0, 1000)
+      .reduce((a, b) => a + b, 0);
     expect(top1 / total).toBeGreaterThan(0.2);
     // The launch account gets 1% of the 60,000 referrals on top of what it earns like anyone.
     expect(counts[1]).toBeGreaterThan(550);

@@ -55,7 +55,10 @@ describe('two app servers over one database', () => {
       Array.from({ length: 30 }, async (_, i) => {
         const client = browserOn(i % 2 ? a : b);
         const token = await client.csrf('/auth/signup');
-        return () => client.request('POST', '/auth/signup', { form: { name: `Friend ${i}`, email: `friend${i}@two.test`, password: STRONG_PASSWORD, referral_code: code, _csrf: token } });
+        return () =>
+          client.request('POST', '/auth/signup', {
+            form: { name: `Friend ${i}`, email: `friend${i}@two.test`, password: STRONG_PASSWORD, referral_code: code, _csrf: token },
+          });
       }),
     );
     const results = await Promise.all(friends.map((send) => send()));

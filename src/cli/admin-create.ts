@@ -37,7 +37,9 @@ async function main(): Promise<number> {
     if (existing) {
       await database.transaction(async (tx) => {
         await tx.update(users).set({ role: 'admin', status: 'active' }).where(eq(users.id, existing.id));
-        await tx.insert(auditLog).values({ actorId: null, action: 'user.promote', targetType: 'user', targetId: existing.id, details: '{"via":"cli"}', createdAt: now });
+        await tx
+          .insert(auditLog)
+          .values({ actorId: null, action: 'user.promote', targetType: 'user', targetId: existing.id, details: '{"via":"cli"}', createdAt: now });
       });
       console.log(`${existing.email} is now an admin.`);
       return 0;
@@ -68,7 +70,9 @@ async function main(): Promise<number> {
         emailVerifiedAt: now,
         createdAt: now,
       });
-      await tx.insert(auditLog).values({ actorId: null, action: 'user.create_admin', targetType: 'user', targetId: user.id, details: '{"via":"cli"}', createdAt: now });
+      await tx
+        .insert(auditLog)
+        .values({ actorId: null, action: 'user.create_admin', targetType: 'user', targetId: user.id, details: '{"via":"cli"}', createdAt: now });
       return user;
     });
     console.log(`Created admin ${created.email}.`);

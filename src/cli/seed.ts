@@ -113,7 +113,10 @@ async function plan(options: SeedOptions, bcryptCost: number): Promise<SeedPlan>
 
 function progressBar(enabled: boolean | undefined, total: number) {
   const bar = enabled
-    ? new cliProgress.SingleBar({ format: 'seeding {bar} {percentage}% | {value}/{total} rows | {duration}s', hideCursor: true }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar(
+        { format: 'seeding {bar} {percentage}% | {value}/{total} rows | {duration}s', hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      )
     : undefined;
   bar?.start(total, 0);
   return bar;
@@ -171,7 +174,19 @@ function writeSqlite(sqlite: SqliteConnection, seed: SeedPlan, bar: Bar): void {
   const userBatch = sqlite.transaction((from: number, to: number) => {
     for (let i = from; i <= to; i++) {
       const email = `user${i}@seed.test`;
-      insertUser.run(i, `Seed User ${i}`, email, email, hash, codes[i - 1], counts[i], referredBy[i] || null, counts[i] ? lastAt[i] : null, createdAt(i), createdAt(i));
+      insertUser.run(
+        i,
+        `Seed User ${i}`,
+        email,
+        email,
+        hash,
+        codes[i - 1],
+        counts[i],
+        referredBy[i] || null,
+        counts[i] ? lastAt[i] : null,
+        createdAt(i),
+        createdAt(i),
+      );
     }
   });
   for (let from = 1; from <= n; from += BATCH) {
@@ -300,7 +315,11 @@ async function main(): Promise<number> {
   const password = values.password ?? DEFAULT_PASSWORD;
   const config = loadConfig(process.env);
   if (values.force) await emptyDatabase(config);
-  const result = await seedDatabase(config, { users, password, progress: process.stdout.isTTY, seed: values.seed ? Number(values.seed) : undefined }, config.bcryptCost);
+  const result = await seedDatabase(
+    config,
+    { users, password, progress: process.stdout.isTTY, seed: values.seed ? Number(values.seed) : undefined },
+    config.bcryptCost,
+  );
   console.log(
     `Seeded ${users.toLocaleString('en-US')} users and ${result.referrals.toLocaleString('en-US')} referrals into ${config.databaseUrl ? 'the PostgreSQL database' : config.databaseFile} ` +
       `in ${(result.ms / 1000).toFixed(1)} s (top referrer: ${result.top}).`,

@@ -25,8 +25,12 @@ export const users = pgTable(
     referralCode: text('referral_code').notNull().unique(),
     referralsCount: integer('referrals_count').notNull().default(0),
     referredById: integer('referred_by_id').references((): AnyPgColumn => users.id),
-    role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
-    status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
+    role: text('role', { enum: ['user', 'admin'] })
+      .notNull()
+      .default('user'),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
     lastReferralAt: epochMs('last_referral_at'),
     /** Whether the user wants an email each time someone joins through their link. */
     notifyReferrals: boolean('notify_referrals').notNull().default(true),
@@ -46,7 +50,6 @@ export const users = pgTable(
     check('users_referrals_count_check', sql`${t.referralsCount} >= 0`),
   ],
 );
-
 
 /**
  * One row per referred person (referred_user_id is UNIQUE: a person is referred once,
@@ -147,7 +150,6 @@ export const appState = pgTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
-
 /**
  * Single-use tokens sent by email (password reset, email confirmation), stored only as
  * SHA-256 hashes: a database leak yields no usable link. used_at marks a token spent (by
@@ -187,7 +189,9 @@ export const emailOutbox = pgTable(
     textBody: text('text_body').notNull(),
     htmlBody: text('html_body').notNull(),
     messageId: text('message_id').notNull().unique(),
-    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: epochMs('next_attempt_at').notNull(),
     lockedUntil: epochMs('locked_until'),
@@ -230,7 +234,9 @@ export const userRewards = pgTable(
     tierId: integer('tier_id')
       .notNull()
       .references(() => rewardTiers.id),
-    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] }).notNull().default('awarded'),
+    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] })
+      .notNull()
+      .default('awarded'),
     awardedAt: epochMs('awarded_at').notNull(),
     fulfilledAt: epochMs('fulfilled_at'),
   },
@@ -302,4 +308,3 @@ export const rateLimits = pgTable('rate_limits', {
   points: integer('points').notNull().default(0),
   expire: bigint('expire', { mode: 'number' }),
 });
-

@@ -14,8 +14,12 @@ export const users = sqliteTable(
     referralCode: text('referral_code').notNull().unique(),
     referralsCount: integer('referrals_count').notNull().default(0),
     referredById: integer('referred_by_id').references((): AnySQLiteColumn => users.id),
-    role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
-    status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
+    role: text('role', { enum: ['user', 'admin'] })
+      .notNull()
+      .default('user'),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
     lastReferralAt: integer('last_referral_at', { mode: 'timestamp_ms' }),
     /** Whether the user wants an email each time someone joins through their link. */
     notifyReferrals: integer('notify_referrals', { mode: 'boolean' }).notNull().default(true),
@@ -180,7 +184,9 @@ export const emailOutbox = sqliteTable(
     textBody: text('text_body').notNull(),
     htmlBody: text('html_body').notNull(),
     messageId: text('message_id').notNull().unique(),
-    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }).notNull(),
     lockedUntil: integer('locked_until', { mode: 'timestamp_ms' }),
@@ -223,7 +229,9 @@ export const userRewards = sqliteTable(
     tierId: integer('tier_id')
       .notNull()
       .references(() => rewardTiers.id),
-    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] }).notNull().default('awarded'),
+    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] })
+      .notNull()
+      .default('awarded'),
     awardedAt: integer('awarded_at', { mode: 'timestamp_ms' }).notNull(),
     fulfilledAt: integer('fulfilled_at', { mode: 'timestamp_ms' }),
   },

@@ -32,7 +32,22 @@ export let engine: Dialect = 'sqlite';
 
 export function useEngine(dialect: Dialect): void {
   const t = byEngine[dialect];
-  ({ users, referrals, userSignals, referralClicks, appState, userTokens, emailOutbox, rewardTiers, userRewards, auditLog, scoreCounts, referralDays, sessions, rateLimits } = t);
+  ({
+    users,
+    referrals,
+    userSignals,
+    referralClicks,
+    appState,
+    userTokens,
+    emailOutbox,
+    rewardTiers,
+    userRewards,
+    auditLog,
+    scoreCounts,
+    referralDays,
+    sessions,
+    rateLimits,
+  } = t);
   engine = dialect;
 }
 

@@ -69,7 +69,6 @@ export function barChart(labels: string[], series: ChartSeries[], size = { width
   };
 }
 
-
 /** The last `days` UTC dates, oldest first, as YYYY-MM-DD: the x axis of a daily chart. */
 export function lastDays(now: Date, days: number): string[] {
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());

@@ -4,8 +4,7 @@ import { AppError } from '../errors.js';
 import type { Config } from '../config.js';
 
 /** API paths, JSON bodies and clients that prefer JSON get errors as `{ "error": … }`. */
-const wantsJson = (req: Request) =>
-  req.path.startsWith('/api/') || Boolean(req.is('application/json')) || req.accepts(['html', 'json']) === 'json';
+const wantsJson = (req: Request) => req.path.startsWith('/api/') || Boolean(req.is('application/json')) || req.accepts(['html', 'json']) === 'json';
 
 export const notFoundHandler: RequestHandler = (req, res) => {
   if (wantsJson(req)) {

@@ -69,8 +69,7 @@ export interface RateLimits {
 
 export function createRateLimits(database: AppDatabase, config: Config): RateLimits {
   const r = config.rateLimits;
-  const make = (name: string, points: number, durationSec: number) =>
-    r.enabled ? storeLimiter(database, name, points, durationSec) : unlimited;
+  const make = (name: string, points: number, durationSec: number) => (r.enabled ? storeLimiter(database, name, points, durationSec) : unlimited);
   return {
     loginEmailIp: make('login-email-ip', r.loginPerEmailIp, 15 * 60),
     loginIp: make('login-ip', r.loginPerIp, 60 * 60),

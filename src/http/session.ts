@@ -16,21 +16,21 @@ export function setUpSession(app: Express, config: Config, store: SessionStore):
   if (config.trustProxy > 0) app.set('trust proxy', config.trustProxy);
   const cookiePrefix = `${sessionCookieName(config)}=`;
   const middleware = session({
-      name: sessionCookieName(config),
-      secret: config.sessionSecret,
-      store,
-      resave: false,
-      saveUninitialized: false,
-      rolling: false,
-      unset: 'destroy',
-      proxy: config.trustProxy > 0,
-      cookie: {
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: config.isProduction,
-        path: '/',
-        maxAge: config.sessionMaxAgeMs,
-      },
+    name: sessionCookieName(config),
+    secret: config.sessionSecret,
+    store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    unset: 'destroy',
+    proxy: config.trustProxy > 0,
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: config.isProduction,
+      path: '/',
+      maxAge: config.sessionMaxAgeMs,
+    },
   });
   app.use((req, res, next) => {
     const anonymousRead =
@@ -43,7 +43,9 @@ export function setUpSession(app: Express, config: Config, store: SessionStore):
 const promisify =
   (method: 'regenerate' | 'destroy' | 'save') =>
   (req: Request): Promise<void> =>
-    new Promise((resolve, reject) => req.session[method]((err: unknown) => (err ? reject(err instanceof Error ? err : new Error('session store failed', { cause: err })) : resolve())));
+    new Promise((resolve, reject) =>
+      req.session[method]((err: unknown) => (err ? reject(err instanceof Error ? err : new Error('session store failed', { cause: err })) : resolve())),
+    );
 
 /** A fresh session id for a fresh identity: the old id (and anything planted in it) is gone. */
 export const regenerateSession = promisify('regenerate');

@@ -64,7 +64,10 @@ describe('the referral journey', () => {
     await expect(friend.page.getByRole('heading', { name: 'You are in!' }).isVisible()).resolves.toBe(true);
     await expectHealthyPage(friend.page, friend.problems, 'phone sign-up success');
     await screenshot(friend.page, 'phone-signup-success');
-    await friend.page.getByRole('button', { name: 'Go to your dashboard' }).or(friend.page.getByRole('link', { name: 'Go to your dashboard' })).click();
+    await friend.page
+      .getByRole('button', { name: 'Go to your dashboard' })
+      .or(friend.page.getByRole('link', { name: 'Go to your dashboard' }))
+      .click();
     await friend.page.waitForURL('**/dashboard');
     await expectHealthyPage(friend.page, friend.problems, 'phone dashboard');
     await screenshot(friend.page, 'phone-dashboard');
@@ -194,7 +197,7 @@ describe('dashboard sharing', () => {
     const hrefs = await page.locator('.share-links a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
     expect(hrefs).toHaveLength(6);
     for (const href of hrefs) expect(decodeURIComponent(href)).toContain(link);
-    expect(hrefs.map((h) => new URL(h).protocol === 'mailto:' ? 'mailto' : new URL(h).hostname)).toEqual([
+    expect(hrefs.map((h) => (new URL(h).protocol === 'mailto:' ? 'mailto' : new URL(h).hostname))).toEqual([
       'mailto',
       'wa.me',
       'x.com',
@@ -430,7 +433,10 @@ describe('earned credit on a phone', () => {
     await expect(logIn.isVisible()).resolves.toBe(true);
     expect(new URL((await logIn.getAttribute('href'))!, earnedBase).pathname).toBe('/auth/login');
     // Chromium reports the 400 document in the console: expected here, and nothing else.
-    expect(again.problems.every((p) => /status of 400/.test(p)), again.problems.join('\n')).toBe(true);
+    expect(
+      again.problems.every((p) => /status of 400/.test(p)),
+      again.problems.join('\n'),
+    ).toBe(true);
     again.problems.length = 0;
     await expectHealthyPage(again.page, again.problems, 'phone verify link used');
     await again.context.close();
@@ -474,7 +480,10 @@ describe('earned credit on a phone', () => {
     const tomRow = admin.page.getByRole('article', { name: /Tagged Tom/ });
     const samRow = admin.page.getByRole('article', { name: /Sofa Sam/ });
     await expect(tomRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')))).resolves.toEqual(['email_alias']);
-    await expect(samRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')).sort())).resolves.toEqual(['same_device', 'same_network']);
+    await expect(samRow.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')).sort())).resolves.toEqual([
+      'same_device',
+      'same_network',
+    ]);
     await expect(tomRow.locator('[data-reason="email_alias"]').isVisible()).resolves.toBe(true);
     await expectHealthyPage(admin.page, admin.problems, 'phone admin review');
     await screenshot(admin.page, 'phone-admin-review');
@@ -498,13 +507,28 @@ describe('earned credit on a phone', () => {
     // The referrer's count is 1, on the admin's user page and on their own dashboard.
     await admin.page.goto(`${earnedBase}/admin/users?q=hana%40earned.test`);
     await admin.page.getByRole('link', { name: 'Hana Holder' }).click();
-    await expect(admin.page.locator('dt', { hasText: /^Referrals$/ }).locator('xpath=following-sibling::dd[1]').textContent()).resolves.toBe('1');
+    await expect(
+      admin.page
+        .locator('dt', { hasText: /^Referrals$/ })
+        .locator('xpath=following-sibling::dd[1]')
+        .textContent(),
+    ).resolves.toBe('1');
     expect(admin.problems).toEqual([]);
     await referrer.page.reload();
     await expect(referrer.page.locator('[data-stat="referrals"]').textContent()).resolves.toBe('1');
     await expect(referrer.page.locator('[data-stat="held"]').count()).resolves.toBe(0);
-    await expect(referrer.page.getByRole('row', { name: /Tagged Tom/ }).getByRole('cell', { name: 'Counted' }).isVisible()).resolves.toBe(true);
-    await expect(referrer.page.getByRole('row', { name: /Sofa Sam/ }).getByRole('cell', { name: 'Not counted' }).isVisible()).resolves.toBe(true);
+    await expect(
+      referrer.page
+        .getByRole('row', { name: /Tagged Tom/ })
+        .getByRole('cell', { name: 'Counted' })
+        .isVisible(),
+    ).resolves.toBe(true);
+    await expect(
+      referrer.page
+        .getByRole('row', { name: /Sofa Sam/ })
+        .getByRole('cell', { name: 'Not counted' })
+        .isVisible(),
+    ).resolves.toBe(true);
     expect(referrer.problems).toEqual([]);
     await admin.context.close();
     await referrer.context.close();

@@ -115,7 +115,13 @@ export function makeTestApp(env: Partial<Env> = {}, options: { clock?: TestClock
  * An app over an open database; closing it closes the app and that connection. Also
  * how a test stands up a second "worker" on the same file (see siblingApp).
  */
-export function appOn(database: AppDatabase, config: TestApp['config'], clock: TestClock, dir: string, deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {}): TestApp {
+export function appOn(
+  database: AppDatabase,
+  config: TestApp['config'],
+  clock: TestClock,
+  dir: string,
+  deps: { mailer?: MailTransport; hasher?: PasswordHasher } = {},
+): TestApp {
   const built = createApp({ config, database, logger: pino({ level: 'silent' }), clock, mailer: deps.mailer, hasher: deps.hasher });
   return {
     app: built.app,

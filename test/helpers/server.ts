@@ -19,7 +19,10 @@ let built = false;
 /** Compiles src/ to dist/ as `npm start` does (once per test process). */
 function buildDist(): void {
   if (built) return;
-  execFileSync(process.execPath, [path.join(projectRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(projectRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: projectRoot,
+    stdio: 'inherit',
+  });
   built = true;
 }
 
@@ -30,7 +33,11 @@ function buildDist(): void {
  * `npm run test:pg` it gets a fresh PostgreSQL database instead (dropped when it stops),
  * unless env.DATABASE_URL names one to share.
  */
-export async function startServer(env: Record<string, string> = {}, dir = tempDir('referral-server-'), options: { dist?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  dir = tempDir('referral-server-'),
+  options: { dist?: boolean } = {},
+): Promise<RunningServer> {
   const dbFile = path.join(dir, 'app.db');
   const ownPg = pgServerUrl && !env.DATABASE_URL ? createTestPgDatabase() : undefined;
   const databaseUrl = env.DATABASE_URL ?? ownPg?.url;

@@ -122,7 +122,11 @@ export function createAdminController(deps: { service: AdminService }) {
     back(req, res, `/admin/users/${done.userId}`);
   };
 
-  const renderRewards = async (res: Response, status = 200, form: { values?: Record<string, string>; errors?: Record<string, string>; editing?: number } = {}) =>
+  const renderRewards = async (
+    res: Response,
+    status = 200,
+    form: { values?: Record<string, string>; errors?: Record<string, string>; editing?: number } = {},
+  ) =>
     res.status(status).render('admin/rewards.njk', {
       title: 'Rewards',
       section: 'rewards',
@@ -147,7 +151,8 @@ export function createAdminController(deps: { service: AdminService }) {
         if (id === undefined) await service.createTier(req.user!, parsed.data);
         else await service.updateTier(req.user!, id, parsed.data);
       } catch (err) {
-        if (err instanceof AppError && err.status === 409) return renderRewards(res, 409, { values, errors: { [err.field ?? 'form']: err.message }, editing: id });
+        if (err instanceof AppError && err.status === 409)
+          return renderRewards(res, 409, { values, errors: { [err.field ?? 'form']: err.message }, editing: id });
         throw err;
       }
       setFlash(res, 'success', id === undefined ? `Tier “${parsed.data.name}” created.` : `Tier “${parsed.data.name}” saved.`);

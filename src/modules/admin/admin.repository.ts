@@ -31,7 +31,6 @@ const likeEscaped = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 // lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
 const likeOp = (column: Parameters<typeof like>[0], q: string): SQL => sql`lower(${column}) like ${likeEscaped(q.toLowerCase())} escape '\\'`;
 
-
 export function createAdminRepository(db: Db) {
   return {
     async totals() {

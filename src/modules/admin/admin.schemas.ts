@@ -15,7 +15,10 @@ const searchField = z
   .transform((v) => (v ?? '').trim());
 
 export const IdParamSchema = z.object({
-  id: z.string().regex(/^[1-9][0-9]{0,15}$/, 'Not found.').transform(Number),
+  id: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, 'Not found.')
+    .transform(Number),
 });
 
 export const UsersQuerySchema = z.object({ q: searchField, page: pageField });
@@ -23,8 +26,14 @@ export const UsersQuerySchema = z.object({ q: searchField, page: pageField });
 export const ReferralsQuerySchema = z.object({
   q: searchField,
   page: pageField,
-  status: z.enum(['', ...REFERRAL_STATUSES], { error: 'Unknown status.' }).optional().transform((v) => v || undefined),
-  source: z.enum(['', ...REFERRAL_SOURCES], { error: 'Unknown source.' }).optional().transform((v) => v || undefined),
+  status: z
+    .enum(['', ...REFERRAL_STATUSES], { error: 'Unknown status.' })
+    .optional()
+    .transform((v) => v || undefined),
+  source: z
+    .enum(['', ...REFERRAL_SOURCES], { error: 'Unknown source.' })
+    .optional()
+    .transform((v) => v || undefined),
 });
 
 export const PageQuerySchema = z.object({ page: pageField });
@@ -38,7 +47,10 @@ export const ReturnToSchema = z.object({
     .catch(undefined),
 });
 
-const idValue = z.string().regex(/^[1-9][0-9]{0,15}$/, 'Choose referrals from the list.').transform(Number);
+const idValue = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'Choose referrals from the list.')
+  .transform(Number);
 
 /** The bulk review form: an action and one or more ticked referrals (a repeated `ids` field). */
 export const ReviewSchema = z.object({

@@ -53,7 +53,13 @@ export function createAdminService(deps: AdminServiceDeps) {
     if (target.id === actor.id && status === 'disabled') throw badRequest('You cannot disable your own account.');
     await database.transaction(async (tx) => {
       if (await repo.setStatusInTx(tx, id, status)) {
-        await auditInTx(tx, { actorId: actor.id, action: status === 'disabled' ? 'user.disable' : 'user.enable', targetType: 'user', targetId: id, now: clock.now() });
+        await auditInTx(tx, {
+          actorId: actor.id,
+          action: status === 'disabled' ? 'user.disable' : 'user.enable',
+          targetType: 'user',
+          targetId: id,
+          now: clock.now(),
+        });
       }
     });
     return target;
@@ -124,7 +130,14 @@ export function createAdminService(deps: AdminServiceDeps) {
     return database.transaction(async (tx) => {
       const done = await deps.rewardsRepo.fulfillInTx(tx, userRewardId, clock.now());
       if (!done) throw new AppError(409, 'This reward is not waiting to be fulfilled.', { code: 'not_awarded' });
-      await auditInTx(tx, { actorId: actor.id, action: 'reward.fulfill', targetType: 'user_reward', targetId: userRewardId, details: { userId: done.userId }, now: clock.now() });
+      await auditInTx(tx, {
+        actorId: actor.id,
+        action: 'reward.fulfill',
+        targetType: 'user_reward',
+        targetId: userRewardId,
+        details: { userId: done.userId },
+        now: clock.now(),
+      });
       return done;
     });
   }

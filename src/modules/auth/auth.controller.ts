@@ -134,8 +134,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
 
   const token = (req: Request) => (typeof req.params.token === 'string' ? req.params.token : '');
 
-  const renderInvalidLink = (res: Response) =>
-    res.status(400).render('auth/reset-invalid.njk', { title: 'Link expired' });
+  const renderInvalidLink = (res: Response) => res.status(400).render('auth/reset-invalid.njk', { title: 'Link expired' });
 
   const getReset: RequestHandler = async (req, res) => {
     if (!(await auth.isResetTokenValid(token(req)))) return renderInvalidLink(res);

@@ -72,8 +72,7 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
         verifyHours,
       }),
 
-    verifyEmail: (user: Recipient, token: string) =>
-      prepare('verify_email', user, { name: user.name, verifyUrl: url(`/auth/verify/${token}`), verifyHours }),
+    verifyEmail: (user: Recipient, token: string) => prepare('verify_email', user, { name: user.name, verifyUrl: url(`/auth/verify/${token}`), verifyHours }),
 
     passwordReset: (user: Recipient, token: string) =>
       prepare('password_reset', user, {

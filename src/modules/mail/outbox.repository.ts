@@ -37,16 +37,16 @@ export function createOutboxRepository(database: Database) {
       return database.transaction(async (tx) => {
         const due = skipLocked(
           tx
-          .select({ id: emailOutbox.id })
-          .from(emailOutbox)
-          .where(
-            or(
-              and(eq(emailOutbox.status, 'pending'), lte(emailOutbox.nextAttemptAt, now)),
-              and(eq(emailOutbox.status, 'sending'), lte(emailOutbox.lockedUntil, now)),
-            ),
-          )
-          .orderBy(emailOutbox.nextAttemptAt, emailOutbox.id)
-          .limit(limit),
+            .select({ id: emailOutbox.id })
+            .from(emailOutbox)
+            .where(
+              or(
+                and(eq(emailOutbox.status, 'pending'), lte(emailOutbox.nextAttemptAt, now)),
+                and(eq(emailOutbox.status, 'sending'), lte(emailOutbox.lockedUntil, now)),
+              ),
+            )
+            .orderBy(emailOutbox.nextAttemptAt, emailOutbox.id)
+            .limit(limit),
         );
         const claimed = await tx
           .update(emailOutbox)

@@ -53,7 +53,10 @@ const disposableDomains = mailchecker.blacklist();
 
 /** Whether the address's domain, or any parent domain of it, is a known disposable one. */
 export function isDisposableEmail(email: string): boolean {
-  let domain = email.slice(email.lastIndexOf('@') + 1).trim().toLowerCase();
+  let domain = email
+    .slice(email.lastIndexOf('@') + 1)
+    .trim()
+    .toLowerCase();
   for (;;) {
     if (disposableDomains.has(domain)) return true;
     const dot = domain.indexOf('.');
@@ -80,8 +83,7 @@ export type SignalKind = 'network' | 'device' | 'email';
  */
 export function createSignalHasher(secret: string) {
   const key = crypto.createHmac('sha256', secret).update('referral-fraud-signals-v1').digest();
-  return (kind: SignalKind, value: string): string =>
-    crypto.createHmac('sha256', key).update(`${kind}\u0000${value}`).digest('base64url').slice(0, 22);
+  return (kind: SignalKind, value: string): string => crypto.createHmac('sha256', key).update(`${kind}\u0000${value}`).digest('base64url').slice(0, 22);
 }
 
 export type SignalHasher = ReturnType<typeof createSignalHasher>;

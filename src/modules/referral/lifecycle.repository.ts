@@ -90,11 +90,14 @@ export async function revokeInTx(tx: Tx, id: number, now: Date): Promise<Referra
     .where(and(eq(referrals.id, id), eq(referrals.status, 'credited')))
     .returning();
   if (!referral) return undefined;
-  await exec(tx, sql`
+  await exec(
+    tx,
+    sql`
     update users set
       referrals_count = referrals_count - 1,
       last_referral_at = (select max(credited_at) from referrals where referrer_id = ${referral.referrerId} and status = 'credited')
-    where id = ${referral.referrerId}`);
+    where id = ${referral.referrerId}`,
+  );
   return referral;
 }
 
@@ -149,7 +152,6 @@ export async function screenFactsInTx(tx: Tx, referral: Referral, since: Date): 
     earlierFromNetwork: Number(row.earlier),
   };
 }
-
 
 /** Remembers where a person was seen (sign-up, login), once per distinct network or device. */
 export async function recordSignalsInTx(tx: Tx, userId: number, hashes: { networkHash: string | null; deviceHash: string | null }, now: Date): Promise<void> {

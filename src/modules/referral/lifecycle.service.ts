@@ -69,8 +69,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
   }
 
   /** When a referral is screened: at once, or when the friend confirms their email. */
-  const screensAtOnce = (referred: Pick<User, 'emailVerifiedAt'>) =>
-    config.creditOn === 'signup' || referred.emailVerifiedAt !== null;
+  const screensAtOnce = (referred: Pick<User, 'emailVerifiedAt'>) => config.creditOn === 'signup' || referred.emailVerifiedAt !== null;
 
   return {
     /**

@@ -20,12 +20,7 @@ export function generateReferralCode(randomBytes: (n: number) => Buffer = crypto
  * cannot be a code at all.
  */
 export function normalizeReferralCode(input: string): string | null {
-  const cleaned = input
-    .trim()
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  const cleaned = input.trim().toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
   return CODE_PATTERN.test(cleaned) ? cleaned : null;
 }
 

@@ -128,16 +128,23 @@ export function createReferralController(deps: ReferralControllerDeps) {
     await limitDeepPage(req, query.page, query.cursor);
     const [rank, page] = await Promise.all([user ? leaderboard.rankOf(user) : null, leaderboard.getPage(query.page, query.cursor)]);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
-    deps.pageCache.render(req, res, page.page === 1 ? '/referral/leaderboard' : `/referral/leaderboard?page=${page.page}`, page.version, 'referral/leaderboard.njk', {
-      title: 'Leaderboard',
-      board: publicPage(page),
-      generatedAt: page.generatedAt,
-      prevHref: page.page > 1 ? pageHref(page.page - 1, page.prevCursor) : null,
-      nextHref: page.page < page.totalPages ? pageHref(page.page + 1, page.nextCursor) : null,
-      myRow,
-      rank,
-      notRankedNote: query.around === 'me' && rank === null,
-    });
+    deps.pageCache.render(
+      req,
+      res,
+      page.page === 1 ? '/referral/leaderboard' : `/referral/leaderboard?page=${page.page}`,
+      page.version,
+      'referral/leaderboard.njk',
+      {
+        title: 'Leaderboard',
+        board: publicPage(page),
+        generatedAt: page.generatedAt,
+        prevHref: page.page > 1 ? pageHref(page.page - 1, page.prevCursor) : null,
+        nextHref: page.page < page.totalPages ? pageHref(page.page + 1, page.nextCursor) : null,
+        myRow,
+        rank,
+        notRankedNote: query.around === 'me' && rank === null,
+      },
+    );
   };
 
   const getApiLeaderboard: RequestHandler = async (req, res) => {

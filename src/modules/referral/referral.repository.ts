@@ -55,23 +55,23 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
 
   const pageStmt = prepared(
     db
-    .select(rankedColumns)
-    .from(users)
-    .where(RANKED)
-    .orderBy(...rankOrder)
-    .limit(p.limit)
-    .offset(sql.placeholder('offset'))
+      .select(rankedColumns)
+      .from(users)
+      .where(RANKED)
+      .orderBy(...rankOrder)
+      .limit(p.limit)
+      .offset(sql.placeholder('offset')),
   );
   // A deep page starts inside one tie group (found from score_counts by the caller), so
   // OFFSET only ever walks that group, never every higher-ranked user.
   const inGroupStmt = prepared(
     db
-    .select(rankedColumns)
-    .from(users)
-    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals}`))
-    .orderBy(...rankOrder)
-    .limit(p.limit)
-    .offset(sql.placeholder('offset'))
+      .select(rankedColumns)
+      .from(users)
+      .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals}`))
+      .orderBy(...rankOrder)
+      .limit(p.limit)
+      .offset(sql.placeholder('offset')),
   );
 
   // Seeking by key, in two index ranges each: the rest of the key's tie group, then
@@ -79,90 +79,88 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
   // depend on how deep in the ranking the key is.
   const afterSameScoreStmt = prepared(
     db
-    .select(rankedColumns)
-    .from(users)
-    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) > (${p.at}, ${p.id})`))
-    .orderBy(...rankOrder)
-    .limit(p.limit)
+      .select(rankedColumns)
+      .from(users)
+      .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) > (${p.at}, ${p.id})`))
+      .orderBy(...rankOrder)
+      .limit(p.limit),
   );
   const afterLowerScoresStmt = prepared(
     db
-    .select(rankedColumns)
-    .from(users)
-    .where(and(RANKED, sql`${users.referralsCount} < ${p.referrals}`))
-    .orderBy(...rankOrder)
-    .limit(p.limit)
+      .select(rankedColumns)
+      .from(users)
+      .where(and(RANKED, sql`${users.referralsCount} < ${p.referrals}`))
+      .orderBy(...rankOrder)
+      .limit(p.limit),
   );
   const beforeSameScoreStmt = prepared(
     db
-    .select(rankedColumns)
-    .from(users)
-    .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) < (${p.at}, ${p.id})`))
-    .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
-    .limit(p.limit)
+      .select(rankedColumns)
+      .from(users)
+      .where(and(RANKED, sql`${users.referralsCount} = ${p.referrals} and (${users.lastReferralAt}, ${users.id}) < (${p.at}, ${p.id})`))
+      .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
+      .limit(p.limit),
   );
   const beforeHigherScoresStmt = prepared(
     db
-    .select(rankedColumns)
-    .from(users)
-    .where(and(RANKED, sql`${users.referralsCount} > ${p.referrals}`))
-    .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
-    .limit(p.limit)
+      .select(rankedColumns)
+      .from(users)
+      .where(and(RANKED, sql`${users.referralsCount} > ${p.referrals}`))
+      .orderBy(asc(users.referralsCount), desc(users.lastReferralAt), desc(users.id))
+      .limit(p.limit),
   );
 
-  const totalStmt = prepared(
-    db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)`.mapWith(Number) }).from(scoreCounts)
-  );
+  const totalStmt = prepared(db.select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)`.mapWith(Number) }).from(scoreCounts));
   const scoresBetweenStmt = prepared(
     db
-    .select({ score: scoreCounts.score, users: scoreCounts.users })
-    .from(scoreCounts)
-    .where(and(gt(scoreCounts.score, sql.placeholder('low')), lte(scoreCounts.score, sql.placeholder('high'))))
-    .orderBy(desc(scoreCounts.score))
+      .select({ score: scoreCounts.score, users: scoreCounts.users })
+      .from(scoreCounts)
+      .where(and(gt(scoreCounts.score, sql.placeholder('low')), lte(scoreCounts.score, sql.placeholder('high'))))
+      .orderBy(desc(scoreCounts.score)),
   );
   const aboveStmt = prepared(
     db
-    .select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)`.mapWith(Number) })
-    .from(scoreCounts)
-    .where(gt(scoreCounts.score, sql.placeholder('referrals')))
+      .select({ n: sql<number>`coalesce(sum(${scoreCounts.users}), 0)`.mapWith(Number) })
+      .from(scoreCounts)
+      .where(gt(scoreCounts.score, sql.placeholder('referrals'))),
   );
 
   const referredByStmt = prepared(
     db
-    .select({ name: users.name, createdAt: referrals.createdAt, status: referrals.status, source: referrals.source })
-    .from(referrals)
-    .innerJoin(users, eq(users.id, referrals.referredUserId))
-    .where(eq(referrals.referrerId, sql.placeholder('id')))
-    .orderBy(desc(referrals.createdAt), desc(referrals.id))
-    .limit(sql.placeholder('limit'))
+      .select({ name: users.name, createdAt: referrals.createdAt, status: referrals.status, source: referrals.source })
+      .from(referrals)
+      .innerJoin(users, eq(users.id, referrals.referredUserId))
+      .where(eq(referrals.referrerId, sql.placeholder('id')))
+      .orderBy(desc(referrals.createdAt), desc(referrals.id))
+      .limit(sql.placeholder('limit')),
   );
 
   // referral_days holds one row per referrer and UTC day (kept by triggers): 30 rows at
   // most, however many referrals the user has.
   const dailyStmt = prepared(
     db
-    .select({ day: referralDays.day, n: referralDays.credited })
-    .from(referralDays)
-    .where(and(eq(referralDays.referrerId, sql.placeholder('id')), gte(referralDays.day, sql.placeholder('since'))))
+      .select({ day: referralDays.day, n: referralDays.credited })
+      .from(referralDays)
+      .where(and(eq(referralDays.referrerId, sql.placeholder('id')), gte(referralDays.day, sql.placeholder('since')))),
   );
 
   // Only the two waiting statuses: a range of referrals_referrer_status_idx, however many
   // credited referrals the user has.
   const waitingStmt = prepared(
     db
-    .select({ status: referrals.status, n: count() })
-    .from(referrals)
-    .where(and(eq(referrals.referrerId, sql.placeholder('id')), sql`${referrals.status} in ('pending', 'held')`))
-    .groupBy(referrals.status)
+      .select({ status: referrals.status, n: count() })
+      .from(referrals)
+      .where(and(eq(referrals.referrerId, sql.placeholder('id')), sql`${referrals.status} in ('pending', 'held')`))
+      .groupBy(referrals.status),
   );
 
   const keyParams = (key: RankKey, limit: number) => ({ referrals: key.referrals, at: key.reachedAt, id: key.id, limit });
 
   const clicksStmt = prepared(
     db
-    .select({ n: count() })
-    .from(referralClicks)
-    .where(eq(referralClicks.referrerId, sql.placeholder('id')))
+      .select({ n: count() })
+      .from(referralClicks)
+      .where(eq(referralClicks.referrerId, sql.placeholder('id'))),
   );
 
   return {
@@ -215,7 +213,10 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
 
     /** Referrals per day for one referrer since a date, for the dashboard chart. */
     dailyCredited: async (referrerId: number, since: Date) =>
-      (await dailyStmt.all({ id: referrerId, since: Math.floor(since.getTime() / DAY_MS) })).map((r) => ({ day: new Date(r.day * DAY_MS).toISOString().slice(0, 10), n: r.n })),
+      (await dailyStmt.all({ id: referrerId, since: Math.floor(since.getTime() / DAY_MS) })).map((r) => ({
+        day: new Date(r.day * DAY_MS).toISOString().slice(0, 10),
+        n: r.n,
+      })),
 
     /** A referrer's referrals still waiting: for the friend's confirmation (pending) or for review (held). */
     async waitingFor(referrerId: number): Promise<{ pending: number; held: number }> {
@@ -226,17 +227,19 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
 
     /** True when `userId` sits anywhere above `referrerId` in the referral chain (a cycle). */
     async isAncestor(userId: number, referrerId: number): Promise<boolean> {
-      const [row] = await rows<{ found: number }>(db, sql`
+      const [row] = await rows<{ found: number }>(
+        db,
+        sql`
         with recursive chain(id, depth) as (
           select cast(${referrerId} as integer), 0
           union all
           select u.referred_by_id, chain.depth + 1 from users u join chain on u.id = chain.id
           where u.referred_by_id is not null and chain.depth < 10000
         )
-        select count(*) as found from chain where id = ${userId}`);
+        select count(*) as found from chain where id = ${userId}`,
+      );
       return Number(row?.found ?? 0) > 0;
     },
-
   };
 }
 

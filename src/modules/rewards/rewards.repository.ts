@@ -17,27 +17,38 @@ export interface TierInput {
  * however many credits race. Returns the tiers newly awarded, for their emails.
  */
 export async function awardReachedInTx(tx: Tx, userId: number, referralsCount: number, now: Date): Promise<RewardTier[]> {
-  const awarded = await rows<{ tier_id: number }>(tx, sql`
+  const awarded = await rows<{ tier_id: number }>(
+    tx,
+    sql`
     insert into user_rewards (user_id, tier_id, status, awarded_at)
     select cast(${userId} as integer), id, 'awarded', cast(${now.getTime()} as bigint) from reward_tiers
     where ${isTrue(rewardTiers.active)} and threshold <= ${referralsCount}
     on conflict (user_id, tier_id) do update set status = 'awarded', awarded_at = excluded.awarded_at
       where user_rewards.status = 'withdrawn'
-    returning tier_id`);
+    returning tier_id`,
+  );
   if (awarded.length === 0) return [];
   return tx
     .select()
     .from(rewardTiers)
-    .where(inArray(rewardTiers.id, awarded.map((a) => a.tier_id)))
+    .where(
+      inArray(
+        rewardTiers.id,
+        awarded.map((a) => a.tier_id),
+      ),
+    )
     .orderBy(asc(rewardTiers.threshold));
 }
 
 /** After a revocation: unfulfilled rewards above the new count are withdrawn; fulfilled ones stay. */
 export async function withdrawAboveInTx(tx: Tx, userId: number, referralsCount: number): Promise<number> {
-  return exec(tx, sql`
+  return exec(
+    tx,
+    sql`
     update user_rewards set status = 'withdrawn'
     where user_id = ${userId} and status = 'awarded'
-      and tier_id in (select id from reward_tiers where threshold > ${referralsCount})`);
+      and tier_id in (select id from reward_tiers where threshold > ${referralsCount})`,
+  );
 }
 
 export function createRewardsRepository(db: Db) {
@@ -46,9 +57,20 @@ export function createRewardsRepository(db: Db) {
     tierById: async (id: number): Promise<RewardTier | undefined> => (await db.select().from(rewardTiers).where(eq(rewardTiers.id, id)).limit(1))[0],
 
     createTierInTx: async (tx: Tx, input: TierInput, now: Date): Promise<RewardTier> =>
-      (await tx.insert(rewardTiers).values({ ...input, createdAt: now, updatedAt: now }).returning())[0]!,
+      (
+        await tx
+          .insert(rewardTiers)
+          .values({ ...input, createdAt: now, updatedAt: now })
+          .returning()
+      )[0]!,
     updateTierInTx: async (tx: Tx, id: number, input: TierInput, now: Date): Promise<RewardTier | undefined> =>
-      (await tx.update(rewardTiers).set({ ...input, updatedAt: now }).where(eq(rewardTiers.id, id)).returning())[0],
+      (
+        await tx
+          .update(rewardTiers)
+          .set({ ...input, updatedAt: now })
+          .where(eq(rewardTiers.id, id))
+          .returning()
+      )[0],
 
     /** A user's rewards with their tier, highest threshold first; withdrawn ones left out. */
     async rewardsOf(userId: number) {

@@ -23,7 +23,14 @@ export function loadCurrentUser(users: UserRepository): RequestHandler {
       return;
     }
     req.user = user;
-    res.locals.currentUser = { id: user.id, name: user.name, role: user.role, email: user.email, emailVerified: user.emailVerifiedAt !== null, wasReferred: user.referredById !== null };
+    res.locals.currentUser = {
+      id: user.id,
+      name: user.name,
+      role: user.role,
+      email: user.email,
+      emailVerified: user.emailVerifiedAt !== null,
+      wasReferred: user.referredById !== null,
+    };
     next();
   };
 }

@@ -10,9 +10,24 @@ import { sessions, users, userTokens, type NewUser, type TokenPurpose, type User
  */
 export function createUserRepository(db: Db) {
   // Read on every request of a logged-in person: prepared once.
-  const byId = prepared(db.select().from(users).where(eq(users.id, sql.placeholder('id'))));
-  const byEmail = prepared(db.select().from(users).where(eq(users.emailNormalized, sql.placeholder('email'))));
-  const byCode = prepared(db.select().from(users).where(eq(users.referralCode, sql.placeholder('code'))));
+  const byId = prepared(
+    db
+      .select()
+      .from(users)
+      .where(eq(users.id, sql.placeholder('id'))),
+  );
+  const byEmail = prepared(
+    db
+      .select()
+      .from(users)
+      .where(eq(users.emailNormalized, sql.placeholder('email'))),
+  );
+  const byCode = prepared(
+    db
+      .select()
+      .from(users)
+      .where(eq(users.referralCode, sql.placeholder('code'))),
+  );
 
   /** The active user behind an unused, unexpired token of this purpose. */
   const tokenOwner = async (q: Db, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> => {
