@@ -58,6 +58,7 @@ const EnvSchema = z
     FRAUD_SCREEN: z.enum(['on', 'off']).default('on'),
     FRAUD_VELOCITY: count(5),
     RATE_DEEP_PAGE_PER_IP: count(30),
+    OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.SESSION_SECRET) {
@@ -93,6 +94,8 @@ export interface Config {
   readonly fraudScreen: boolean;
   /** Referrals of one referrer from one network within an hour beyond which they are held. */
   readonly fraudVelocity: number;
+  /** Sent emails keep their bodies this many days, then only the row (for the admin counts). */
+  readonly outboxRetentionDays: number;
   readonly rateLimits: {
     readonly enabled: boolean;
     readonly loginPerEmailIp: number;
@@ -159,6 +162,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     creditOn: env.CREDIT_ON,
     fraudScreen: env.FRAUD_SCREEN === 'on',
     fraudVelocity: env.FRAUD_VELOCITY,
+    outboxRetentionDays: env.OUTBOX_RETENTION_DAYS,
     rateLimits: Object.freeze({
       enabled: env.RATE_LIMITS,
       loginPerEmailIp: env.RATE_LOGIN_PER_EMAIL_IP,
