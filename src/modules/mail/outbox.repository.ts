@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, count, eq, inArray, lte, or, sql } from 'drizzle-orm';
+import { and, count, eq, gt, inArray, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import { emailOutbox, type OutboxRow } from '../../db/schema.js';
 import { skipLocked } from '../../db/sql.js';
@@ -56,36 +56,79 @@ export function createOutboxRepository(database: Database) {
         return claimed.sort((a, b) => a.id - b.id);
       });
     },
-    async markSent(id: number, now: Date): Promise<void> {
-      await database.transaction(async (tx) => {
-        await tx
+    /*
+     * The writes below that finish a send take the claim's `lockedUntil` and change the
+     * row only while that claim still holds it: a worker whose lease ran out (and whose
+     * row another worker has claimed since) finds nothing to update. Each claim of a row
+     * sets a later `lockedUntil` than the one before, so it identifies the claim. They
+     * answer whether the row was still theirs.
+     */
+    async markSent(id: number, now: Date, claim: Date): Promise<boolean> {
+      return database.transaction(async (tx) => {
+        const changed = await tx
           .update(emailOutbox)
           .set({ status: 'sent', sentAt: now, lockedUntil: null, attempts: sql`${emailOutbox.attempts} + 1`, lastError: null })
-          .where(eq(emailOutbox.id, id));
+          .where(heldBy(id, claim))
+          .returning({ id: emailOutbox.id });
+        return changed.length > 0;
       });
     },
-    async markRetry(id: number, error: string, nextAttemptAt: Date): Promise<void> {
-      await database.transaction(async (tx) => {
-        await tx
+    async markRetry(id: number, error: string, nextAttemptAt: Date, claim: Date): Promise<boolean> {
+      return database.transaction(async (tx) => {
+        const changed = await tx
           .update(emailOutbox)
           .set({ status: 'pending', nextAttemptAt, lockedUntil: null, attempts: sql`${emailOutbox.attempts} + 1`, lastError: error })
-          .where(eq(emailOutbox.id, id));
+          .where(heldBy(id, claim))
+          .returning({ id: emailOutbox.id });
+        return changed.length > 0;
       });
     },
-    async markFailed(id: number, error: string): Promise<void> {
+    async markFailed(id: number, error: string, claim: Date): Promise<boolean> {
+      return database.transaction(async (tx) => {
+        const changed = await tx
+          .update(emailOutbox)
+          .set({ status: 'failed', lockedUntil: null, attempts: sql`${emailOutbox.attempts} + 1`, lastError: error })
+          .where(heldBy(id, claim))
+          .returning({ id: emailOutbox.id });
+        return changed.length > 0;
+      });
+    },
+    /** Hands claimed rows back untouched (the batch stopped at an outage or its lease runs out). */
+    async release(ids: number[], claim: Date): Promise<void> {
+      if (ids.length === 0) return;
       await database.transaction(async (tx) => {
         await tx
           .update(emailOutbox)
-          .set({ status: 'failed', lockedUntil: null, attempts: sql`${emailOutbox.attempts} + 1`, lastError: error })
-          .where(eq(emailOutbox.id, id));
+          .set({ status: 'pending', lockedUntil: null })
+          .where(and(inArray(emailOutbox.id, ids), eq(emailOutbox.status, 'sending'), eq(emailOutbox.lockedUntil, claim)));
       });
     },
-    /** Hands claimed rows back untouched (the batch stopped at an outage). */
-    async release(ids: number[]): Promise<void> {
-      if (ids.length === 0) return;
-      await database.transaction(async (tx) => {
-        await tx.update(emailOutbox).set({ status: 'pending', lockedUntil: null }).where(inArray(emailOutbox.id, ids));
-      });
+    /**
+     * Empties the bodies of up to `limit` rows sent before `before`, with ids above
+     * `afterId`; the row (status, times, address) stays, so counts and history do not
+     * change. The rows are found on the read connection and only the UPDATE by primary
+     * key runs in the unit of work, so on SQLite the write lock is held for `limit` row
+     * writes at most, however many rows the search reads. Returns how many rows the
+     * search found (fewer than `limit`: nothing more to do) and the last id, to go on from.
+     */
+    async pruneSentBodies(before: Date, afterId: number, limit: number): Promise<{ found: number; lastId: number }> {
+      const old = and(eq(emailOutbox.status, 'sent'), lt(emailOutbox.sentAt, before));
+      const found = await db
+        .select({ id: emailOutbox.id })
+        .from(emailOutbox)
+        .where(and(old, gt(emailOutbox.id, afterId), or(ne(emailOutbox.textBody, ''), ne(emailOutbox.htmlBody, ''))))
+        .orderBy(emailOutbox.id)
+        .limit(limit);
+      const ids = found.map((r) => r.id);
+      if (ids.length > 0) {
+        await database.transaction(async (tx) => {
+          await tx
+            .update(emailOutbox)
+            .set({ textBody: '', htmlBody: '' })
+            .where(and(inArray(emailOutbox.id, ids), old));
+        });
+      }
+      return { found: ids.length, lastId: ids.at(-1) ?? afterId };
     },
     async counts(): Promise<Record<OutboxRow['status'], number>> {
       const rows = await db.select({ status: emailOutbox.status, n: count() }).from(emailOutbox).groupBy(emailOutbox.status);
@@ -94,6 +137,11 @@ export function createOutboxRepository(database: Database) {
       return result;
     },
   };
+}
+
+/** The row, while the claim that set `lockedUntil` to `claim` still holds it. */
+function heldBy(id: number, claim: Date) {
+  return and(eq(emailOutbox.id, id), eq(emailOutbox.status, 'sending'), eq(emailOutbox.lockedUntil, claim));
 }
 
 export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
