@@ -1,13 +1,28 @@
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/database.js';
+import { openDatabase, type AppDatabase } from './db/database.js';
 import { migrateConfigured } from './db/migrate.js';
-import { createLogger } from './http/logging.js';
+import { createLogger, flushLogs } from './http/logging.js';
+
+/**
+ * Exits once the log lines already written are out, or after `ms` whatever stdout does:
+ * a stalled log reader never holds a stop (see http/logging.ts).
+ */
+function exitAfterLogs(code: number, ms = 1_000): void {
+  void flushLogs(ms).then(() => process.exit(code));
+}
+
+/** The primary's message that retires a worker in a rolling restart. */
+const RETIRE = 'referral:retire';
+/** How long a retiring worker keeps serving with `Connection: close` before it stops accepting. */
+const DRAIN_MS = 1_500;
 
 /** Start-up only: configuration, migrations, listen, and graceful stops and restarts. */
 async function main(): Promise<void> {
@@ -29,10 +44,23 @@ async function main(): Promise<void> {
 
   if (cluster.isPrimary) {
     // Migrations run once, before any worker opens the database.
-    await migrateConfigured(config);
+    await migrateConfigured(config).catch((err: unknown) => cannotOpen(config, err));
   }
   if (config.webConcurrency > 1 && cluster.isPrimary) runPrimary(config, logger);
   else runWorker(config, logger);
+}
+
+/**
+ * The database cannot be opened or migrated at start (a read-only or missing directory, a
+ * full disk, no PostgreSQL server): one line that says what and where, and exit 1.
+ */
+function cannotOpen(config: Config, err: unknown): never {
+  const where = config.databaseUrl ? 'the PostgreSQL database in DATABASE_URL' : `the SQLite database ${path.resolve(config.databaseFile)}`;
+  const code = (err as { code?: unknown } | null)?.code;
+  const reason = `${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
+  const hint = config.databaseUrl ? 'Check that the server is running and the URL is right.' : 'Check that its directory exists and is writable, and that the disk is not full.';
+  console.error(`Cannot open ${where}: ${reason}. ${hint}`);
+  process.exit(1);
 }
 
 /**
@@ -40,15 +68,26 @@ async function main(): Promise<void> {
  * accepting, lets in-flight requests finish, stops the deliverer, closes the database.
  */
 function runWorker(config: Config, logger: Logger): void {
-  const database = openDatabase(config);
+  let database: AppDatabase;
+  try {
+    database = openDatabase(config);
+  } catch (err) {
+    cannotOpen(config, err);
+  }
   const built = createApp({ config, database, logger, clock: systemClock });
   const { app, deliverer } = built;
   const close = () => built.close();
   deliverer.start();
 
-  // Express 5 also calls this on a listen error, which the 'error' handler below reports.
-  const onListening = (err?: Error) => {
-    if (err) return;
+  // While a worker drains (retiring in a restart, or stopping), every response it sends
+  // carries `Connection: close` and ends its connection: a client never has a kept-alive
+  // connection cut under a request it is sending.
+  let draining = false;
+  const server = http.createServer((req, res) => {
+    if (draining) res.shouldKeepAlive = false;
+    app(req, res);
+  });
+  const onListening = () => {
     const { port } = server.address() as AddressInfo;
     logger.info(
       { port, database: config.databaseUrl ? 'postgres' : config.databaseFile, baseUrl: config.baseUrl, worker: cluster.worker?.id },
@@ -56,26 +95,28 @@ function runWorker(config: Config, logger: Logger): void {
     );
   };
   // Without HOST, Node listens on every interface (IPv6 and IPv4 where available).
-  const server = config.host ? app.listen(config.port, config.host, onListening) : app.listen(config.port, onListening);
+  if (config.host) server.listen(config.port, config.host, onListening);
+  else server.listen(config.port, onListening);
   server.on('error', (err) => {
     logger.fatal({ err }, 'could not start the server');
-    process.exit(1);
+    exitAfterLogs(1);
   });
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    draining = true;
     logger.info({ signal, worker: cluster.worker?.id }, 'shutting down: finishing in-flight requests');
     const finish = async () => {
       try {
         await close();
         await database.close();
         logger.info({ worker: cluster.worker?.id }, 'stopped');
-        process.exit(0);
+        exitAfterLogs(0);
       } catch (err) {
         logger.error({ err, worker: cluster.worker?.id }, 'could not stop cleanly');
-        process.exit(1);
+        exitAfterLogs(1);
       }
     };
     server.close(() => void finish());
@@ -88,14 +129,27 @@ function runWorker(config: Config, logger: Logger): void {
     // client, a mail server that never answers) gets three more seconds.
     setTimeout(() => {
       logger.error({ worker: cluster.worker?.id }, 'shutdown did not finish within 13 s; exiting');
-      process.exit(1);
+      exitAfterLogs(1, 500);
     }, 13_000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // In a cluster the primary retires a worker with disconnect(): it stops routing new
-  // connections to it first, so no request lands on a closing server.
-  cluster.worker?.on('disconnect', () => shutdown('disconnect'));
+  if (cluster.worker) {
+    // Retired in a rolling restart (its replacement already listens): for DRAIN_MS it
+    // keeps serving, new connections included, but closes each connection after its
+    // response, so busy keep-alive connections end on the client's terms; then it stops
+    // accepting and closes the few connections that stayed idle all along.
+    process.on('message', (message) => {
+      if (message !== RETIRE || draining) return;
+      draining = true;
+      setTimeout(() => shutdown('retire'), DRAIN_MS).unref();
+    });
+    // The primary went away: nothing routes connections here any more.
+    cluster.worker.on('disconnect', () => shutdown('disconnect'));
+  } else {
+    // One process has no one to hand over to: a restart is a stop and a start (systemd).
+    process.on('SIGHUP', () => logger.warn('SIGHUP restarts workers only with WEB_CONCURRENCY of 2 or more; ignored'));
+  }
 }
 
 /**
@@ -119,17 +173,24 @@ function runPrimary(config: Config, logger: Logger): void {
     setTimeout(spawn, 500);
   });
 
+  let restarting = false;
   const restart = async () => {
+    if (restarting) return;
+    restarting = true;
     logger.info('graceful restart: replacing workers one at a time');
     for (const old of Object.values(cluster.workers ?? {})) {
       if (!old || stopping) continue;
       const fresh = spawn();
       await listening(fresh);
-      if (stopping) return;
+      if (stopping) break;
       (old as Worker & { replaced?: boolean }).replaced = true;
-      old.disconnect();
+      old.send(RETIRE);
+      // A retiring worker ends within DRAIN_MS + 13 s by its own caps; this is the last resort.
+      const killer = setTimeout(() => old.process.kill('SIGKILL'), DRAIN_MS + 15_000);
       await exited(old);
+      clearTimeout(killer);
     }
+    restarting = false;
     logger.info('graceful restart done');
   };
   process.on('SIGHUP', () => void restart());
@@ -148,10 +209,11 @@ function runPrimary(config: Config, logger: Logger): void {
     if (outcome === 'late') {
       for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
       logger.error('workers did not stop within 15 s; killed');
-      process.exit(1);
+      exitAfterLogs(1);
+      return;
     }
     logger.info('cluster stopped');
-    process.exit(0);
+    exitAfterLogs(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
