@@ -26,7 +26,10 @@ export interface Database {
   readonly db: Db;
   /** One unit of work: committed when `work` resolves, rolled back when it throws. */
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
-  /** Answers when the database can be read (for /healthz). */
+  /**
+   * Answers when the database can be read and written (for /healthz): a one-row unit of
+   * work that commits, so a full disk, a read-only file or a lost server shows here.
+   */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -110,7 +113,7 @@ export function openSqlite(file: string): SqliteDatabase {
           throw err;
         }
       }),
-    ping: () => settle(() => void reader.prepare('select 1').get()),
+    ping: () => mutex.runExclusive(() => settle(() => void writer.prepare(healthProbe('?')).run(Date.now()))),
     close: async () => {
       await mutex.waitForUnlock();
       if (reader !== writer) reader.close();
@@ -118,6 +121,13 @@ export function openSqlite(file: string): SqliteDatabase {
     },
   };
 }
+
+/**
+ * The health probe, the same statement on both engines (with the engine's placeholder):
+ * one committed write to an app_state row nothing else reads.
+ */
+const healthProbe = (placeholder: string) =>
+  `insert into app_state (key, value) values ('health_probe', ${placeholder}) on conflict (key) do update set value = excluded.value`;
 
 /** PostgreSQL's Database, with its pool (for the rate-limit store and LISTEN). */
 export interface PostgresDatabase extends Database {
@@ -135,7 +145,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
  */
 export function openPostgres(url: string, options: { max?: number } = {}): PostgresDatabase {
   useEngine('postgres');
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
+  // A request waits at most 5 s for a connection: with the server gone it gets a 503
+  // (see storageFault) instead of hanging.
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5_000 });
   // An idle client that errors (the server restarted) is dropped by the pool; without a
   // listener the error would crash the process.
   pool.on('error', () => {});
@@ -162,7 +174,7 @@ export function openPostgres(url: string, options: { max?: number } = {}): Postg
       }
     },
     ping: async () => {
-      await pool.query('select 1');
+      await pool.query(healthProbe('$1'), [Date.now()]);
     },
     close: async () => {
       // Idempotent: a shutdown path and a test may both close it.

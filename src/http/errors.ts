@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { storageFault } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Config } from '../config.js';
 
@@ -30,9 +31,22 @@ const clientMessages: Record<number, string> = {
   415: 'Unsupported content type.',
 };
 
+/**
+ * What a person is told when the database cannot take the request (full disk, read-only,
+ * lost server): nothing was saved, and when to try again. Never a 403 or a bare 500.
+ */
+export const STORAGE_UNAVAILABLE = 'We cannot save anything right now, so nothing was saved. Please try again in a minute.';
+const STORAGE_RETRY_AFTER_SEC = 30;
+
 /** The one place errors become responses. Details of 5xx never reach the client in production. */
 export function errorHandler(config: Config, logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
+  return (caught, req, res, _next) => {
+    let err: unknown = caught;
+    const fault = storageFault(err);
+    if (fault) {
+      logger.error({ code: fault, url: req.originalUrl, err: caught }, 'storage unavailable');
+      err = new AppError(503, STORAGE_UNAVAILABLE, { code: 'storage_unavailable', retryAfterSec: STORAGE_RETRY_AFTER_SEC });
+    }
     const status = statusOf(err);
     if (status >= 500 && !(err instanceof AppError)) logger.error({ err, url: req.originalUrl }, 'request failed');
     if (res.headersSent) return;
@@ -49,12 +63,12 @@ export function errorHandler(config: Config, logger: Logger): ErrorRequestHandle
       res.status(status).json({ error: message });
       return;
     }
-    const view = status === 404 ? 'errors/404.njk' : status >= 500 ? 'errors/500.njk' : 'errors/4xx.njk';
+    const view = status === 404 ? 'errors/404.njk' : status === 503 ? 'errors/503.njk' : status >= 500 ? 'errors/500.njk' : 'errors/4xx.njk';
     res.status(status).render(view, {
-      title: status >= 500 ? 'Server error' : message,
+      title: status === 503 ? 'Try again in a moment' : status >= 500 ? 'Server error' : message,
       status,
       message,
-      detail: !config.isProduction && status >= 500 && err instanceof Error ? err.stack : undefined,
+      detail: !config.isProduction && status >= 500 && err instanceof Error && !(err instanceof AppError) ? err.stack : undefined,
     });
   };
 }
