@@ -74,7 +74,10 @@ async function main() {
 
   // One account whose dashboard and login the load repeats.
   const form = await fetch(`${base}/auth/signup`);
-  const cookie = form.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
+  const cookie = form.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .join('; ');
   const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
   const made = await fetch(`${base}/auth/signup`, {
     method: 'POST',
@@ -86,18 +89,52 @@ async function main() {
 
   const durationMs = minutes * 60_000;
   const loads: { name: string; rate: number; steps: object[]; extra?: object }[] = [
-    { name: 'page views', rate: 100, steps: [{ method: 'GET', path: '/referral/leaderboard' }, { method: 'GET', path: '/' }] },
-    { name: 'form views', rate: 20, steps: [{ method: 'GET', path: '/auth/login' }, { method: 'GET', path: '/auth/signup' }] },
-    { name: 'sign-ups', rate: 5, steps: [{ method: 'GET', path: '/auth/signup' }, { method: 'POST', path: '/auth/signup', kind: 'signup' }], extra: { signup: { password: PASSWORD } } },
-    { name: 'logins', rate: 2, steps: [{ method: 'GET', path: '/auth/login' }, { method: 'POST', path: '/auth/login', kind: 'login' }], extra: { login: { email: 'owner@soak.test', password: PASSWORD } } },
+    {
+      name: 'page views',
+      rate: 100,
+      steps: [
+        { method: 'GET', path: '/referral/leaderboard' },
+        { method: 'GET', path: '/' },
+      ],
+    },
+    {
+      name: 'form views',
+      rate: 20,
+      steps: [
+        { method: 'GET', path: '/auth/login' },
+        { method: 'GET', path: '/auth/signup' },
+      ],
+    },
+    {
+      name: 'sign-ups',
+      rate: 5,
+      steps: [
+        { method: 'GET', path: '/auth/signup' },
+        { method: 'POST', path: '/auth/signup', kind: 'signup' },
+      ],
+      extra: { signup: { password: PASSWORD } },
+    },
+    {
+      name: 'logins',
+      rate: 2,
+      steps: [
+        { method: 'GET', path: '/auth/login' },
+        { method: 'POST', path: '/auth/login', kind: 'login' },
+      ],
+      extra: { login: { email: 'owner@soak.test', password: PASSWORD } },
+    },
   ];
   const results = loads.map(
     (l) =>
       new Promise<{ name: string; out: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', JSON.stringify({ base, mode: 'rate', rate: l.rate, durationMs, connections: 16, steps: l.steps, ...l.extra })], {
-          cwd: root,
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'bench/load.ts', JSON.stringify({ base, mode: 'rate', rate: l.rate, durationMs, connections: 16, steps: l.steps, ...l.extra })],
+          {
+            cwd: root,
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
         children.push(child);
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -105,7 +142,18 @@ async function main() {
       }),
   );
 
-  const samples: { t: number; primaryMb: number; workersMb: number[]; dbKb: number; walKb: number; users: number; sessions: number; rateLimits: number; outbox: number; bodiesKb: number }[] = [];
+  const samples: {
+    t: number;
+    primaryMb: number;
+    workersMb: number[];
+    dbKb: number;
+    walKb: number;
+    users: number;
+    sessions: number;
+    rateLimits: number;
+    outbox: number;
+    bodiesKb: number;
+  }[] = [];
   const started = Date.now();
   const reader = () => new Database(file, { readonly: true, fileMustExist: true });
   while (Date.now() - started < durationMs) {
@@ -126,7 +174,9 @@ async function main() {
     });
     db.close();
     const s = samples.at(-1)!;
-    console.log(`${s.t}s workers ${s.workersMb.map((m) => m.toFixed(0)).join('/')} MB, db ${s.dbKb.toFixed(0)} KB, wal ${s.walKb.toFixed(0)} KB, users ${s.users}, sessions ${s.sessions}`);
+    console.log(
+      `${s.t}s workers ${s.workersMb.map((m) => m.toFixed(0)).join('/')} MB, db ${s.dbKb.toFixed(0)} KB, wal ${s.walKb.toFixed(0)} KB, users ${s.users}, sessions ${s.sessions}`,
+    );
   }
   const outs = await Promise.all(results);
   server.kill('SIGTERM');

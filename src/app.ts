@@ -5,7 +5,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { SessionStore } from './db/session-store.js';
 import type { AppDatabase } from './db/database.js';
-import { csrfProtection, exposeCsrfToken } from './http/csrf.js';
+import { createCsrf } from './http/csrf.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { readFlash } from './http/flash.js';
 import { createPageCache } from './http/page-cache.js';
@@ -84,7 +84,7 @@ export function createApp(deps: AppDeps): App {
   const notifications = createNotifications({ templates: createMailTemplates(), config });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
   const outbox = createOutboxRepository(database);
-  const deliverer = createDeliverer({ repo: outbox, transport: mailer, clock, logger, from: config.mailFrom });
+  const deliverer = createDeliverer({ repo: outbox, transport: mailer, clock, logger, from: config.mailFrom, retentionDays: config.outboxRetentionDays });
 
   const rewardsRepo = createRewardsRepository(db);
   const rewards = createRewardsService({
@@ -109,11 +109,14 @@ export function createApp(deps: AppDeps): App {
   const sessionStore = new SessionStore(database, {
     defaultMaxAgeMs: config.sessionMaxAgeMs,
     now: () => clock.now().getTime(),
+    // At start and every 15 minutes, with the expired rate-limit counters, on both engines;
+    // not in tests, where a unit of work in the background would collide with their set-up writes.
     pruneIntervalMs: config.env === 'test' ? undefined : 15 * 60 * 1000,
+    alsoPrune: [() => limits.prune()],
+    onPruneError: (err) => logger.warn({ err }, 'pruning expired sessions and rate limits failed'),
   });
-  void sessionStore.prune();
 
-  const authController = createAuthController({ auth, limits, config });
+  const authController = createAuthController({ auth, limits, config, sessions: sessionStore });
   const dashboard = createDashboardController({ config, referrals, auth, rewards });
   const admin = createAdminController({
     service: createAdminService({ database, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock }),
@@ -143,8 +146,9 @@ export function createApp(deps: AppDeps): App {
   app.use(cookieParser(config.sessionSecret));
   setUpSession(app, config, sessionStore);
   app.use(originCheck(config));
-  app.use(csrfProtection);
-  app.use(exposeCsrfToken(config.isProduction));
+  const csrf = createCsrf(config);
+  app.use(csrf.protect);
+  app.use(csrf.expose);
   app.use(readFlash);
   app.use(loadCurrentUser(users));
 

@@ -58,7 +58,9 @@ function cannotOpen(config: Config, err: unknown): never {
   const where = config.databaseUrl ? 'the PostgreSQL database in DATABASE_URL' : `the SQLite database ${path.resolve(config.databaseFile)}`;
   const code = (err as { code?: unknown } | null)?.code;
   const reason = `${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
-  const hint = config.databaseUrl ? 'Check that the server is running and the URL is right.' : 'Check that its directory exists and is writable, and that the disk is not full.';
+  const hint = config.databaseUrl
+    ? 'Check that the server is running and the URL is right.'
+    : 'Check that its directory exists and is writable, and that the disk is not full.';
   console.error(`Cannot open ${where}: ${reason}. ${hint}`);
   process.exit(1);
 }

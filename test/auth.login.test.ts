@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBcryptHasher } from '../src/modules/auth/password-hasher.js';
 import { makeTestApp } from './helpers/app.js';
 import { csrfFor, csrfFrom, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
-import { bare, cookieValue, formError, inputValue, sessionIdOf, sessionRow, setCookieLine, setUserStatus, signCookie } from './helpers/extra.js';
+import { bare, cookieHeader, cookieValue, formError, inputValue, sessionIdOf, sessionRow, setCookieLine, setUserStatus, signCookie } from './helpers/extra.js';
 import { userByEmail } from './helpers/db.js';
 
 // The real hasher, with every bcrypt comparison recorded (whether it had a real hash).
@@ -199,17 +199,36 @@ describe('POST /auth/login', () => {
 });
 
 describe('sessions', () => {
+  it('sets no session cookie on the login form: only the login does', async () => {
+    const form = await t.request().get('/auth/login');
+    expect(form.status).toBe(200);
+    expect(cookieValue(form, 'sid')).toBeUndefined();
+    const res = await login(t.request(), email);
+    expect(cookieValue(res, 'sid')).toBeDefined();
+  });
+
   it('issues a new session id at login (session fixation)', async () => {
-    const agent = t.request();
-    const form = await agent.get('/auth/login');
-    const before = cookieValue(form, 'sid');
-    expect(before).toBeDefined();
-    const res = await login(agent, email);
+    // A session id the browser already holds (an old-style anonymous session, or one an
+    // attacker planted): a real row, correctly signed.
+    const planted = 'planted-session-id';
+    await new Promise<void>((resolve, reject) =>
+      t.sessionStore.set(planted, { cookie: { originalMaxAge: 3_600_000, expires: new Date(t.clock.now().getTime() + 3_600_000) } }, (err) =>
+        err ? reject(new Error('session store failed', { cause: err })) : resolve(),
+      ),
+    );
+    const before = encodeURIComponent(signCookie(planted, SECRET));
+    const form = await bare(t).get('/auth/login').set('Cookie', `sid=${before}`);
+    const res = await bare(t)
+      .post('/auth/login')
+      .set('Cookie', `sid=${before}; ${cookieHeader(form)}`)
+      .type('form')
+      .send({ email, password: STRONG_PASSWORD, _csrf: csrfFrom(form.text) });
+    expect(res.status).toBe(303);
     const after = cookieValue(res, 'sid');
     expect(after).toBeDefined();
-    expect(after).not.toBe(before);
+    expect(sessionIdOf(after!)).not.toBe(planted);
     // The planted id is worthless: it neither exists nor authenticates.
-    expect(await sessionRow(t, sessionIdOf(before!))).toBeUndefined();
+    expect(await sessionRow(t, planted)).toBeUndefined();
     const replay = await bare(t).get('/dashboard').set('Cookie', `sid=${before}`);
     expect(replay.status).toBe(302);
   });

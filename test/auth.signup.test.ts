@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTestApp } from './helpers/app.js';
 import { csrfFor, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
-import { userByEmail } from './helpers/db.js';
+import { onPostgres, run, userByEmail } from './helpers/db.js';
 import { countUsers, fieldError, formError, inputValue, setCookieLine } from './helpers/extra.js';
 
 const t = makeTestApp();
@@ -338,5 +338,29 @@ describe('GET /auth/signup', () => {
       expect(res.text).toMatch(new RegExp(`<input[^>]*name="${name}"`));
     }
     expect(formError(res.text)).toBeUndefined();
+  });
+});
+
+describe('POST /auth/signup: the account and its session commit together', () => {
+  const own = makeTestApp();
+  afterAll(() => own.close());
+
+  it('leaves no account behind when its session cannot be stored', async () => {
+    // Sessions refused by the database itself, as a full disk would refuse the row.
+    if (onPostgres) {
+      await run(own.db, "create function refuse_sessions() returns trigger language plpgsql as $$ begin raise exception 'sessions refused'; end $$");
+      await run(own.db, 'create trigger refuse_sessions before insert on sessions for each row execute function refuse_sessions()');
+    } else {
+      await run(own.db, "create trigger refuse_sessions before insert on sessions begin select raise(abort, 'sessions refused'); end");
+    }
+    const email = uniqueEmail('sessionless');
+    const res = await signup(own.request(), { email });
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(await userByEmail(own.db, email)).toBeUndefined();
+
+    await run(own.db, onPostgres ? 'drop trigger refuse_sessions on sessions' : 'drop trigger refuse_sessions');
+    const agent = own.request();
+    expect((await signup(agent, { email })).status).toBe(303);
+    expect((await agent.get('/dashboard')).status).toBe(200);
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestApp } from './helpers/app.js';
-import { csrfFor, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
+import { csrfFor, csrfFrom, login, signup, STRONG_PASSWORD, uniqueEmail } from './helpers/forms.js';
 import { run } from './helpers/db.js';
-import { bare, countUsers, setCookies, signCookie } from './helpers/extra.js';
+import { bare, cookieHeader, countUsers, setCookies, signCookie } from './helpers/extra.js';
 
 const t = makeTestApp();
 afterAll(() => t.close());
@@ -114,7 +114,7 @@ describe('CSRF', () => {
     expect(await countUsers(t, target)).toBe(0);
   });
 
-  it("answers 403 to a token taken from another visitor's session", async () => {
+  it("answers 403 to a token taken from another visitor's browser", async () => {
     const attacker = t.request();
     const foreign = await csrfFor(attacker, '/auth/signup');
     const victim = t.request();
@@ -125,7 +125,7 @@ describe('CSRF', () => {
     expect(await countUsers(t, target)).toBe(0);
   });
 
-  it('answers 403 to a valid-looking token sent without any session cookie', async () => {
+  it('answers 403 to a valid-looking token sent without its CSRF cookie', async () => {
     const other = t.request();
     const token = await csrfFor(other, '/auth/login');
     const res = await bare(t).post('/auth/login').type('form').send({ email, password: STRONG_PASSWORD, _csrf: token });
@@ -275,9 +275,30 @@ describe('production mode', () => {
   const prod = makeTestApp({ NODE_ENV: 'production', BASE_URL: 'https://refer.example', TRUST_PROXY: '1' });
   afterAll(() => prod.close());
 
-  it('names the session cookie __Host-sid and marks it Secure, HttpOnly, SameSite=Lax, Path=/ without Domain', async () => {
+  it('names the CSRF cookie of a form __Host-csrf: Secure, HttpOnly, SameSite=Lax, Path=/, a few hours, no Domain; no session yet', async () => {
     const res = await prod.request().get('/auth/login').set('X-Forwarded-Proto', 'https');
     expect(res.status).toBe(200);
+    const line = setCookies(res).find((l) => l.startsWith('__Host-csrf='));
+    expect(line).toBeDefined();
+    expect(line).toMatch(/;\s*Secure/i);
+    expect(line).toMatch(/;\s*HttpOnly/i);
+    expect(line).toMatch(/SameSite=Lax/i);
+    expect(line).toMatch(/Path=\/(;|$)/);
+    expect(line).toMatch(/Max-Age=14400/);
+    expect(line).not.toMatch(/Domain=/i);
+    expect(setCookies(res).some((l) => /^(__Host-)?sid=/.test(l) || l.startsWith('csrf='))).toBe(false);
+  });
+
+  it('names the session cookie __Host-sid and marks it Secure, HttpOnly, SameSite=Lax, Path=/ without Domain', async () => {
+    const form = await bare(prod).get('/auth/signup').set('X-Forwarded-Proto', 'https');
+    const res = await bare(prod)
+      .post('/auth/signup')
+      .set('X-Forwarded-Proto', 'https')
+      .set('Origin', 'https://refer.example')
+      .set('Cookie', cookieHeader(form))
+      .type('form')
+      .send({ name: 'Prod User', email: uniqueEmail('prod'), password: STRONG_PASSWORD, _csrf: csrfFrom(form.text) });
+    expect(res.status).toBe(303);
     const line = setCookies(res).find((l) => l.startsWith('__Host-sid='));
     expect(line).toBeDefined();
     expect(line).toMatch(/;\s*Secure/i);
@@ -308,6 +329,8 @@ describe('health when the database is gone', () => {
     try {
       expect((await broken.request().get('/healthz')).status).toBe(200);
       await broken.database.close();
+      // A good probe answers every health check of the same second.
+      await new Promise((r) => setTimeout(r, 1_100));
       const res = await broken.request().get('/healthz');
       expect(res.status).toBe(503);
       expect(res.body.status).not.toBe('ok');

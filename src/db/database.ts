@@ -113,7 +113,7 @@ export function openSqlite(file: string): SqliteDatabase {
           throw err;
         }
       }),
-    ping: () => mutex.runExclusive(() => settle(() => void writer.prepare(healthProbe('?')).run(Date.now()))),
+    ping: () => mutex.runExclusive(() => settle(() => void writer.prepare(HEALTH_PROBE).run())),
     close: async () => {
       await mutex.waitForUnlock();
       if (reader !== writer) reader.close();
@@ -123,11 +123,10 @@ export function openSqlite(file: string): SqliteDatabase {
 }
 
 /**
- * The health probe, the same statement on both engines (with the engine's placeholder):
- * one committed write to an app_state row nothing else reads.
+ * The health probe, the same statement on both engines: one committed write, a counter in
+ * an app_state row nothing else reads.
  */
-const healthProbe = (placeholder: string) =>
-  `insert into app_state (key, value) values ('health_probe', ${placeholder}) on conflict (key) do update set value = excluded.value`;
+const HEALTH_PROBE = "insert into app_state (key, value) values ('health_probe', 1) on conflict (key) do update set value = app_state.value % 1000000 + 1";
 
 /** PostgreSQL's Database, with its pool (for the rate-limit store and LISTEN). */
 export interface PostgresDatabase extends Database {
@@ -174,7 +173,7 @@ export function openPostgres(url: string, options: { max?: number } = {}): Postg
       }
     },
     ping: async () => {
-      await pool.query(healthProbe('$1'), [Date.now()]);
+      await pool.query(HEALTH_PROBE);
     },
     close: async () => {
       // Idempotent: a shutdown path and a test may both close it.

@@ -1,11 +1,47 @@
 import session from 'express-session';
 import type { SessionData } from 'express-session';
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import type { Tx } from './client.js';
 import type { Database } from './database.js';
 import { sessions } from './schema.js';
 import { prepared } from './sql.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
+
+export interface SessionRow {
+  sid: string;
+  userId: number | null;
+  expiresAt: number;
+  data: string;
+}
+
+/**
+ * Stores a session row inside the caller's unit of work: how the store saves one, and
+ * how a sign-up stores the new account's session in the transaction that creates the
+ * account, so that an account never exists without the session it was promised.
+ */
+export async function writeSessionInTx(tx: Tx, row: SessionRow): Promise<void> {
+  await tx
+    .insert(sessions)
+    .values(row)
+    .onConflictDoUpdate({
+      target: sessions.sid,
+      set: { userId: sql`excluded.user_id`, expiresAt: sql`excluded.expires_at`, data: sql`excluded.data` },
+    });
+}
+
+const PRUNE_BATCH = 5000;
+
+export interface SessionStoreOptions {
+  defaultMaxAgeMs: number;
+  now?: () => number;
+  /** Prunes at once and then every so often; unset (tests): only when `prune` is called. */
+  pruneIntervalMs?: number;
+  /** Other expired rows to delete on the same schedule (the rate-limit counters). */
+  alsoPrune?: ReadonlyArray<() => Promise<unknown>>;
+  /** Where a failed background prune is reported; it is retried at the next interval. */
+  onPruneError?: (err: unknown) => void;
+}
 
 /** Answers an express-session callback from a promise. */
 function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
@@ -21,15 +57,20 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
  * from the session so that every session of a user can be revoked in one statement
  * (password change, disabled account) and survives restarts and worker processes.
  * Reads use `database.db`; writes are units of work of their own, in `database.transaction`.
+ *
+ * Only logins create sessions (forms use a CSRF cookie, see http/csrf.ts), so a row
+ * without a user is a leftover of the per-form sessions older versions stored for every
+ * visitor: `prune` deletes those with the expired ones, on both engines.
  */
 export class SessionStore extends session.Store {
   // Every request with a session cookie reads its row: prepared once.
   private readonly getStmt;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<void> | undefined;
 
   constructor(
     private readonly database: Database,
-    private readonly options: { defaultMaxAgeMs: number; now?: () => number; pruneIntervalMs?: number },
+    private readonly options: SessionStoreOptions,
   ) {
     super();
     const now = sql.placeholder('now');
@@ -41,8 +82,8 @@ export class SessionStore extends session.Store {
     );
 
     if (options.pruneIntervalMs) {
-      // A failed prune surfaces as an unhandled rejection, as the synchronous version's throw did.
-      this.pruneTimer = setInterval(() => void this.prune(), options.pruneIntervalMs);
+      this.pruneInBackground();
+      this.pruneTimer = setInterval(() => this.pruneInBackground(), options.pruneIntervalMs);
       this.pruneTimer.unref();
     }
   }
@@ -76,16 +117,13 @@ export class SessionStore extends session.Store {
 
   private async writeSession(sid: string, sess: SessionData): Promise<void> {
     // Taken before the unit of work waits for its turn: the expiry is that of the request.
-    const row = { sid, userId: sess.userId ?? null, expiresAt: this.expiryOf(sess), data: JSON.stringify(sess) };
-    await this.database.transaction(async (tx) => {
-      await tx
-        .insert(sessions)
-        .values(row)
-        .onConflictDoUpdate({
-          target: sessions.sid,
-          set: { userId: sql`excluded.user_id`, expiresAt: sql`excluded.expires_at`, data: sql`excluded.data` },
-        });
-    });
+    const row = this.rowOf(sid, sess);
+    await this.database.transaction((tx) => writeSessionInTx(tx, row));
+  }
+
+  /** The row a session is stored as (see writeSessionInTx). */
+  rowOf(sid: string, sess: SessionData): SessionRow {
+    return { sid, userId: sess.userId ?? null, expiresAt: this.expiryOf(sess), data: JSON.stringify(sess) };
   }
 
   private async deleteSession(sid: string): Promise<void> {
@@ -94,12 +132,39 @@ export class SessionStore extends session.Store {
     });
   }
 
-  /** Deletes expired rows; run at start and on an interval. Returns how many. */
+  /**
+   * Deletes expired sessions and sessions without a user, then runs `alsoPrune`. Returns
+   * how many sessions went. Batches, each a unit of work of its own, keep the SQLite writer
+   * free for requests even when there are millions to delete.
+   */
   async prune(): Promise<number> {
     const now = this.now();
-    return this.database.transaction(async (tx) => {
-      const deleted = await tx.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ sid: sessions.sid });
-      return deleted.length;
+    let total = 0;
+    for (;;) {
+      const deleted = await this.database.transaction(async (tx) => {
+        const batch = tx
+          .select({ sid: sessions.sid })
+          .from(sessions)
+          .where(or(lt(sessions.expiresAt, now), isNull(sessions.userId)))
+          .limit(PRUNE_BATCH);
+        return (await tx.delete(sessions).where(inArray(sessions.sid, batch)).returning({ sid: sessions.sid })).length;
+      });
+      total += deleted;
+      if (deleted < PRUNE_BATCH) break;
+    }
+    for (const task of this.options.alsoPrune ?? []) await task();
+    return total;
+  }
+
+  /** `prune` at start and on the interval: one at a time, failures reported, never thrown. */
+  pruneInBackground(): void {
+    if (this.pruning) return;
+    this.pruning = this.prune().then(
+      () => undefined,
+      (err: unknown) => this.options.onPruneError?.(err),
+    );
+    void this.pruning.finally(() => {
+      this.pruning = undefined;
     });
   }
 
@@ -111,6 +176,5 @@ export class SessionStore extends session.Store {
 declare module 'express-session' {
   interface SessionData {
     userId?: number;
-    csrfToken?: string;
   }
 }

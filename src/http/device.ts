@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 /**
  * A random first-party device cookie for the fraud screen ("same browser as the
  * referrer"). It identifies nothing by itself, is stored only as a keyed hash, and is set
- * together with the session on pages that render a form, never on plain pages.
+ * together with the CSRF cookie on pages that render a form, never on plain pages.
  */
 export const DEVICE_COOKIE = 'did';
 const DEVICE_SHAPE = /^[A-Za-z0-9_-]{22}$/;

@@ -1,6 +1,8 @@
+import { inArray, lt } from 'drizzle-orm';
 import { addressPrefix } from './client-address.js';
 import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AppDatabase } from '../db/database.js';
+import { rateLimits } from '../db/schema.js';
 import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
 
@@ -24,13 +26,17 @@ const unlimited: Limiter = {
  * The counters live in the app's database, so every worker process and app server shares
  * them: SQLite's store runs synchronous statements on the writer connection, so each
  * call waits its turn like any other unit of work; PostgreSQL's uses the pool.
+ * Neither store's own clean-up timer is used (`clearExpiredByTimeout`): SQLite's would
+ * run its DELETE on the writer connection outside the unit-of-work mutex (inside whatever
+ * transaction is open), and PostgreSQL's is one timer per limiter that outlives the app.
+ * Expired rows are deleted by `pruneRateLimits` instead, on the session store's schedule.
  */
 function storeLimiter(database: AppDatabase, name: string, points: number, durationSec: number): Limiter {
   const common = { tableName: 'rate_limits', tableCreated: true, keyPrefix: name, points, duration: durationSec };
   const limiter: RateLimiterAbstract =
     'writer' in database
       ? new RateLimiterSQLite({ ...common, storeClient: database.writer, storeType: 'better-sqlite3' })
-      : new RateLimiterPostgres({ ...common, storeClient: database.pool, storeType: 'pool', clearExpiredByTimeout: true });
+      : new RateLimiterPostgres({ ...common, storeClient: database.pool, storeType: 'pool', clearExpiredByTimeout: false });
   const serialised = <T>(work: () => Promise<T>): Promise<T> => ('writer' in database ? database.transaction(work) : work());
   return {
     async consume(key) {
@@ -65,6 +71,27 @@ export interface RateLimits {
   resetIp: Limiter;
   verifyResendAccount: Limiter;
   deepPageIp: Limiter;
+  /** Deletes expired counters (every limiter's); returns how many. See pruneRateLimits. */
+  prune(now?: number): Promise<number>;
+}
+
+const PRUNE_BATCH = 5000;
+
+/**
+ * Deletes the counters whose window has ended (`expire` is epoch milliseconds of the real
+ * clock, as the stores write it): an expired row counts as absent for the stores anyway.
+ * Batches, each a unit of work of its own, keep the SQLite writer free for requests.
+ */
+export async function pruneRateLimits(database: AppDatabase, now = Date.now()): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await database.transaction(async (tx) => {
+      const batch = tx.select({ key: rateLimits.key }).from(rateLimits).where(lt(rateLimits.expire, now)).limit(PRUNE_BATCH);
+      return (await tx.delete(rateLimits).where(inArray(rateLimits.key, batch)).returning({ key: rateLimits.key })).length;
+    });
+    total += deleted;
+    if (deleted < PRUNE_BATCH) return total;
+  }
 }
 
 export function createRateLimits(database: AppDatabase, config: Config): RateLimits {
@@ -80,6 +107,7 @@ export function createRateLimits(database: AppDatabase, config: Config): RateLim
     resetIp: make('reset-ip', r.resetPerIp, 60 * 60),
     verifyResendAccount: make('verify-resend-account', r.verifyResendPerAccount, 60 * 60),
     deepPageIp: make('deep-page-ip', r.deepPagePerIp, 60),
+    prune: (now) => pruneRateLimits(database, now),
   };
 }
 

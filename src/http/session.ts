@@ -6,11 +6,12 @@ import type { SessionStore } from '../db/session-store.js';
 export const sessionCookieName = (config: Config) => (config.isProduction ? '__Host-sid' : 'sid');
 
 /**
- * Sessions are created only when something is stored in them (a CSRF token for a form, a
- * login), so anonymous pages without forms set no cookie. A GET without a session cookie
- * outside /auth/ (where the anonymous forms live) skips the session layer entirely: the
- * leaderboard, the home page and the API serve the crowd of a launch without minting a
- * session object per request.
+ * A session exists only once someone logs in or signs up (the only places that store
+ * anything in it; forms are protected by a cookie, see csrf.ts), so an anonymous visitor,
+ * however many pages and forms they view, costs no row and gets no session cookie. A GET
+ * without a session cookie skips the session layer entirely: the leaderboard, the home
+ * page, the API and the login and sign-up forms serve a crowd (or a loop of curl) without
+ * minting a session object per request.
  */
 export function setUpSession(app: Express, config: Config, store: SessionStore): void {
   if (config.trustProxy > 0) app.set('trust proxy', config.trustProxy);
@@ -33,8 +34,7 @@ export function setUpSession(app: Express, config: Config, store: SessionStore):
     },
   });
   app.use((req, res, next) => {
-    const anonymousRead =
-      (req.method === 'GET' || req.method === 'HEAD') && !req.path.startsWith('/auth/') && !(req.headers.cookie ?? '').includes(cookiePrefix);
+    const anonymousRead = (req.method === 'GET' || req.method === 'HEAD') && !(req.headers.cookie ?? '').includes(cookiePrefix);
     if (anonymousRead) return next();
     middleware(req, res, next);
   });

@@ -27,7 +27,9 @@ const again = () => startServer(first.databaseUrl ? { DATABASE_URL: first.databa
 async function signupOn(server: RunningServer, email: string, code: string): Promise<number> {
   const client = new HttpClient(server.url);
   const token = await client.csrf('/auth/signup');
-  const res = await client.request('POST', '/auth/signup', { form: { name: `Crash ${email}`, email, password: STRONG_PASSWORD, referral_code: code, _csrf: token } });
+  const res = await client.request('POST', '/auth/signup', {
+    form: { name: `Crash ${email}`, email, password: STRONG_PASSWORD, referral_code: code, _csrf: token },
+  });
   return res.status;
 }
 
@@ -37,7 +39,13 @@ describe('kill -9 during concurrent referred sign-ups', () => {
     servers.push(first);
     const owner = new HttpClient(first.url);
     const token = await owner.csrf('/auth/signup');
-    expect((await owner.request('POST', '/auth/signup', { form: { name: 'Crash Owner', email: 'owner@crash.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token } })).status).toBe(303);
+    expect(
+      (
+        await owner.request('POST', '/auth/signup', {
+          form: { name: 'Crash Owner', email: 'owner@crash.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token },
+        })
+      ).status,
+    ).toBe(303);
     const code = /\/r\/([0-9A-Z]{8})/.exec((await owner.request('GET', '/dashboard')).text)![1]!;
 
     let server = first;

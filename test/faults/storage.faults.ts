@@ -134,7 +134,15 @@ function runToExit(env: Record<string, string>): Promise<{ code: number | null; 
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/server.ts')], {
       cwd: projectRoot,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', SESSION_SECRET: 'fault-test-secret-fault-test-secret-01', LOG_LEVEL: 'warn', ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'test',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        SESSION_SECRET: 'fault-test-secret-fault-test-secret-01',
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -183,7 +191,9 @@ describe.skipIf(!mountable)('a real full disk (a small tmpfs under the server)',
         const email = `full${i}@disk.test`;
         const page = await client.request('GET', '/auth/signup');
         const token = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? '';
-        const res = await client.request('POST', '/auth/signup', { form: { name: `Full Disk ${i}`, email, password: STRONG_PASSWORD, referral_code: '', _csrf: token } });
+        const res = await client.request('POST', '/auth/signup', {
+          form: { name: `Full Disk ${i}`, email, password: STRONG_PASSWORD, referral_code: '', _csrf: token },
+        });
         outcomes.push({ email, status: res.status, retryAfter: res.headers.get('retry-after'), text: res.text });
       }
       const health = await fetch(`${server.url}/healthz`);
@@ -215,7 +225,9 @@ describe.skipIf(!mountable)('a real full disk (a small tmpfs under the server)',
       if (fs.existsSync(mailDir)) for (const f of fs.readdirSync(mailDir)) expect(fs.statSync(path.join(mailDir, f)).size, f).toBeGreaterThan(0);
       const client = new HttpClient(server.url);
       const token = /name="_csrf" value="([^"]+)"/.exec((await client.request('GET', '/auth/signup')).text)![1]!;
-      const again = await client.request('POST', '/auth/signup', { form: { name: 'After', email: 'after@disk.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token } });
+      const again = await client.request('POST', '/auth/signup', {
+        form: { name: 'After', email: 'after@disk.test', password: STRONG_PASSWORD, referral_code: '', _csrf: token },
+      });
       expect(again.status).toBe(303);
     } finally {
       await server.stop();

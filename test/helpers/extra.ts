@@ -24,6 +24,16 @@ export function cookieValue(res: { headers: Record<string, unknown> }, name: str
   return line.slice(name.length + 1).split(';')[0];
 }
 
+/** The CSRF cookie's name outside production (`__Host-csrf` in production). */
+export const CSRF_COOKIE = 'csrf';
+
+/** Every cookie a response set, as the `Cookie` header a browser would send back. */
+export function cookieHeader(res: { headers: Record<string, unknown> }): string {
+  return setCookies(res)
+    .map((line) => line.split(';')[0]!)
+    .join('; ');
+}
+
 /** A request without a cookie jar: only the headers the test sets are sent. */
 export function bare(t: TestApp): supertest.SuperTest<supertest.Test> {
   return supertest(t.app) as unknown as supertest.SuperTest<supertest.Test>;

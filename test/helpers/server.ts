@@ -90,7 +90,8 @@ export async function startServer(
     process: child,
     stop: async (signal = 'SIGTERM') => {
       const code = await new Promise<number | null>((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
+        // Already gone (exited, or killed by a signal: then exitCode stays null).
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.once('exit', (c) => resolve(c));
         child.kill(signal);
       });

@@ -1,6 +1,9 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config.js';
+import { storageFault } from '../../db/errors.js';
+import type { SessionStore } from '../../db/session-store.js';
 import { AppError } from '../../errors.js';
+import { csrfCookieName, issueCsrfToken } from '../../http/csrf.js';
 import { clientContext } from '../../http/device.js';
 import { setFlash } from '../../http/flash.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
@@ -14,7 +17,7 @@ import type { AuthService } from './auth.service.js';
 
 const SIGNUP_FIELDS = ['name', 'email', 'referral_code'] as const;
 
-export function createAuthController(deps: { auth: AuthService; limits: RateLimits; config: Config }) {
+export function createAuthController(deps: { auth: AuthService; limits: RateLimits; config: Config; sessions: Pick<SessionStore, 'rowOf'> }) {
   const { auth, limits, config } = deps;
 
   const renderSignup = (res: Response, status: number, values: Record<string, string>, errors: FieldErrors = {}) =>
@@ -23,11 +26,16 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
   const renderLogin = (res: Response, status: number, values: Record<string, string>, errors: FieldErrors = {}) =>
     res.status(status).render('auth/login.njk', { title: 'Log in', values, errors });
 
-  /** Logs the new identity into a brand-new session id: a planted (fixated) id is discarded. */
-  async function startSession(req: Request, userId: number): Promise<void> {
+  /**
+   * Logs the new identity into a brand-new session id: a planted (fixated) id is discarded.
+   * The form's CSRF token was checked before this; the cookie now gets a token bound to the
+   * new session id, so none issued before the login (or planted) is accepted after it.
+   */
+  async function startSession(req: Request, res: Response, userId: number): Promise<void> {
     await regenerateSession(req);
     req.session.userId = userId;
     await saveSession(req);
+    issueCsrfToken(res);
   }
 
   const getSignup: RequestHandler = (req, res) => {
@@ -47,17 +55,30 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
       await limits.signupIp.reward(ipKey);
       return renderSignup(res, 400, values, parsed.errors);
     }
-    let userId: number;
+    // A brand-new session id for the new account (a planted one is discarded), stored by
+    // the sign-up's own transaction: the account and the session that logs it in commit
+    // together, so no account is ever created behind an error page.
+    await regenerateSession(req);
+    const sessionRow = (user: { id: number }) => {
+      req.session.userId = user.id;
+      return deps.sessions.rowOf(req.sessionID, req.session);
+    };
     try {
-      userId = (await auth.signup(parsed.data, clientContext(req))).id;
+      await auth.signup(parsed.data, clientContext(req), sessionRow);
     } catch (err) {
+      delete req.session.userId;
       if (err instanceof AppError && err.status < 500) {
         await limits.signupIp.reward(ipKey);
         return renderSignup(res, err.status, values, { [err.field ?? 'form']: err.message });
       }
       throw err;
     }
-    await startSession(req, userId);
+    // Already stored: this save only tells express-session so (it would otherwise write
+    // again at the end of the response); if the disk is full now, the row is there anyway.
+    await saveSession(req).catch((err: unknown) => {
+      if (!storageFault(err)) throw err;
+    });
+    issueCsrfToken(res);
     res.clearCookie(REF_COOKIE, { path: '/' });
     setFlash(res, 'success', 'Welcome! Your account is ready. We have emailed you a link to confirm your address.');
     res.redirect(303, '/auth/signup/success');
@@ -98,7 +119,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
       throw err;
     }
     await Promise.all([limits.loginEmailIp.reset(emailIpKey), limits.loginIp.reward(ipKey)]);
-    await startSession(req, userId);
+    await startSession(req, res, userId);
     const next = safeNextPath(parsed.data.next ?? req.query.next) ?? '/dashboard';
     setFlash(res, 'success', 'You are logged in.');
     res.redirect(303, next);
@@ -106,7 +127,10 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
 
   const postLogout: RequestHandler = async (req, res) => {
     if (req.session) await destroySession(req);
-    res.clearCookie(sessionCookieName(config), { path: '/', secure: config.isProduction, httpOnly: true, sameSite: 'lax' });
+    const cookie = { path: '/', secure: config.isProduction, httpOnly: true, sameSite: 'lax' } as const;
+    res.clearCookie(sessionCookieName(config), cookie);
+    // Its CSRF token was bound to the session just destroyed: the next form starts afresh.
+    res.clearCookie(csrfCookieName(config), cookie);
     setFlash(res, 'info', 'You are logged out.');
     res.redirect(303, '/');
   };

@@ -4,6 +4,7 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { uniqueViolation } from '../../db/errors.js';
 import type { TokenPurpose, User } from '../../db/schema.js';
+import { writeSessionInTx, type SessionRow } from '../../db/session-store.js';
 import { AppError, badRequest, conflict, unauthorized } from '../../errors.js';
 import type { Notifications, PreparedMail } from '../mail/notifications.js';
 import { hashClient, type ClientContext, type SignalHasher } from '../referral/fraud.js';
@@ -57,9 +58,10 @@ export function createAuthService(deps: AuthServiceDeps) {
    * email, and the referral when it came with a valid code: one transaction. Uniqueness
    * is enforced by the database, not by a prior lookup: with 20 simultaneous sign-ups for
    * one email exactly one insert wins and the rest get 409. A code collision (1 in 10^12
-   * per pair) just draws again.
+   * per pair) just draws again. `session` gives the row of the session that logs the new
+   * account in, written in the same transaction.
    */
-  async function signup(input: SignupInput, client: ClientContext = {}): Promise<User> {
+  async function signup(input: SignupInput, client: ClientContext = {}, session?: (user: User) => SessionRow): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
     const referrer = input.referral_code ? await users.findByCode(input.referral_code) : undefined;
     if (input.referral_code && !referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
@@ -88,6 +90,8 @@ export function createAuthService(deps: AuthServiceDeps) {
           await users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', verifyToken, now));
           await notifications.queueInTx(tx, welcome, now);
           if (referrer) await lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'signup', client: hashes, now });
+          // The new account's session is part of its creation: both commit, or neither.
+          if (session) await writeSessionInTx(tx, session(user));
           return user;
         });
       } catch (err) {
