@@ -58,6 +58,10 @@ export function errorHandler(config: Config, logger: Logger): ErrorRequestHandle
           ? 'Something went wrong on our side. Please try again.'
           : (clientMessages[status] ?? 'The request could not be processed.');
     if (err instanceof AppError && err.options.retryAfterSec) res.setHeader('Retry-After', String(err.options.retryAfterSec));
+    // A failed request leaves the stored session as it was. express-session would otherwise
+    // save a session changed on the way (a regenerated id) as this page ends, fail again
+    // on a full disk, and cut the connection instead of sending the page.
+    if (status >= 500 && req.session) delete (req as { session?: unknown }).session;
 
     if (wantsJson(req)) {
       res.status(status).json({ error: message });
