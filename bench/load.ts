@@ -36,12 +36,12 @@ const spec = JSON.parse(process.argv[2]!) as Spec;
 const url = new URL(spec.base);
 const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections ?? 64 });
 
-function send(step: Step, state: { cookie?: string; token?: string }): Promise<{ status: number; body: string; cookie?: string }> {
+function send(step: Step, state: { cookies: Map<string, string>; token?: string }): Promise<{ status: number; body: string; setCookies: string[] }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...step.headers };
     let body: string | undefined;
     if (step.kind) {
-      headers.cookie = state.cookie ?? '';
+      headers.cookie = [...state.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
       headers['content-type'] = 'application/x-www-form-urlencoded';
       const n = ++signups;
       const fields: Record<string, string> =
@@ -59,8 +59,7 @@ function send(step: Step, state: { cookie?: string; token?: string }): Promise<{
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const setCookie = res.headers['set-cookie']?.find((c) => c.startsWith('sid='));
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), cookie: setCookie?.split(';')[0] });
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), setCookies: res.headers['set-cookie'] ?? [] });
       });
     });
     req.on('error', reject);
@@ -70,12 +69,17 @@ function send(step: Step, state: { cookie?: string; token?: string }): Promise<{
 
 /** One iteration of the step list; returns the status of its last step. */
 async function iteration(): Promise<number> {
-  const state: { cookie?: string; token?: string } = {};
+  // Every cookie the pages set (the CSRF cookie, the device cookie, the session), as a browser keeps them.
+  const state: { cookies: Map<string, string>; token?: string } = { cookies: new Map() };
   let status = 0;
   for (const step of spec.steps) {
     const res = await send(step, state);
     status = res.status;
-    if (res.cookie) state.cookie = res.cookie;
+    for (const line of res.setCookies) {
+      const pair = line.split(';')[0]!;
+      const eq = pair.indexOf('=');
+      state.cookies.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
     const token = /name="_csrf" value="([^"]+)"/.exec(res.body);
     if (token) state.token = token[1];
   }

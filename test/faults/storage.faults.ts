@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SqliteDatabase } from '../../src/db/database.js';
 import { projectRoot } from '../../src/paths.js';
@@ -96,6 +97,29 @@ describe.skipIf(onPostgres)('SQLite whose file cannot grow (a page limit, as a f
         expect(user).toBeUndefined();
       }
     }
+  });
+});
+
+describe.skipIf(onPostgres)('SQLite locked by another process past the busy timeout', () => {
+  const t = makeTestApp();
+  afterAll(() => t.close());
+
+  it('answers 503 + Retry-After (SQLITE_BUSY) and saves nothing, then works once the lock goes', async () => {
+    // Another process holding the write lock (a backup tool, a stuck script).
+    const other = new Database(t.config.databaseFile);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const email = uniqueEmail('busy');
+      const res = await signup(t.request(), { email });
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(res.text).toMatch(STORAGE_PAGE);
+      expect(await userByEmail(t.db, email)).toBeUndefined();
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect((await signup(t.request())).status).toBe(303);
   });
 });
 
