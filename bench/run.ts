@@ -90,7 +90,14 @@ async function seed(users: number, engine: Engine): Promise<Target> {
       await admin.query(`create database referral_bench_${users}`);
     }
     await admin.end();
-    if (reuse && exists) return target;
+    if (reuse && exists) {
+      // Earlier runs left dead rows (rolled-back screens, sign-ups): clear them as autovacuum would.
+      const client = new pg.Client({ connectionString: target.url });
+      await client.connect();
+      await client.query('vacuum analyze');
+      await client.end();
+      return target;
+    }
   } else if (reuse && fs.existsSync(file)) return target;
   process.stdout.write(`seeding ${users.toLocaleString('en-US')} users (${engine})… `);
   const out = await run(SERVER_CORE, ['dist/cli/seed.js', '--users', String(users), '--password', PASSWORD, ...(engine === 'sqlite' ? ['--force'] : [])], {

@@ -42,11 +42,16 @@ export function isTrue(column: SQLWrapper): SQL {
 type SqlitePrepared = { all(params?: Record<string, unknown>): unknown; get(params?: Record<string, unknown>): unknown };
 type Params = Record<string, unknown>;
 
+let statementNames = 0;
+
 /**
  * A statement built once and run many times with different parameters (hot read paths):
  * building a query costs more than running it. SQLite keeps it prepared on its
- * connection; PostgreSQL sends it unnamed, since a pool spreads it over connections.
- * Typed by the SQLite builder, like every query here.
+ * connection. PostgreSQL gets it as a named prepared statement, which node-postgres
+ * prepares once on each pooled connection that runs it; after a few runs the server
+ * keeps a generic plan, so a hot query is no longer planned on every request (planning
+ * can cost more than running it). Each name stands for one statement text in this
+ * process. Typed by the SQLite builder, like every query here.
  */
 export function prepared<Q extends { prepare(): SqlitePrepared }>(
   query: Q,
@@ -57,7 +62,7 @@ export function prepared<Q extends { prepare(): SqlitePrepared }>(
   type All = ReturnType<ReturnType<Q['prepare']>['all']>;
   type Get = ReturnType<ReturnType<Q['prepare']>['get']>;
   if (engine === 'postgres') {
-    const stmt = (query as unknown as { prepare(name?: string): { execute(params?: Params): Promise<unknown[]> } }).prepare(undefined);
+    const stmt = (query as unknown as { prepare(name?: string): { execute(params?: Params): Promise<unknown[]> } }).prepare(`hot_${++statementNames}`);
     return {
       all: async (params) => (await stmt.execute(params)) as All,
       get: async (params) => (await stmt.execute(params))[0] as Get,

@@ -51,3 +51,15 @@ const promisify =
 export const regenerateSession = promisify('regenerate');
 export const destroySession = promisify('destroy');
 export const saveSession = promisify('save');
+
+/**
+ * A new identity (login, sign-up) gets a session id nobody else has seen. An id the
+ * request presented and the store knew is replaced (a planted, fixated id dies here); an
+ * id express-session generated during this very request (no session cookie, or one the
+ * store did not know) is already new, so it is kept, which spares a write per login.
+ * cookie-parser, mounted with the same secret, has already checked the cookie's signature.
+ */
+export async function freshSessionId(req: Request, config: Config): Promise<void> {
+  const presented = (req.signedCookies as Record<string, unknown> | undefined)?.[sessionCookieName(config)];
+  if (presented === req.sessionID) await regenerateSession(req);
+}

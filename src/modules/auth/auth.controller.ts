@@ -7,7 +7,7 @@ import { csrfCookieName, issueCsrfToken } from '../../http/csrf.js';
 import { clientContext } from '../../http/device.js';
 import { setFlash } from '../../http/flash.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
-import { destroySession, regenerateSession, saveSession, sessionCookieName } from '../../http/session.js';
+import { destroySession, freshSessionId, saveSession, sessionCookieName } from '../../http/session.js';
 import { formValues, parseInput, type FieldErrors } from '../../http/validate.js';
 import { normalizeReferralCode } from '../referral/referral-code.js';
 import { REF_COOKIE } from '../referral/referral.constants.js';
@@ -32,7 +32,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
    * new session id, so none issued before the login (or planted) is accepted after it.
    */
   async function startSession(req: Request, res: Response, userId: number): Promise<void> {
-    await regenerateSession(req);
+    await freshSessionId(req, config);
     req.session.userId = userId;
     await saveSession(req);
     issueCsrfToken(res);
@@ -58,7 +58,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     // A brand-new session id for the new account (a planted one is discarded), stored by
     // the sign-up's own transaction: the account and the session that logs it in commit
     // together, so no account is ever created behind an error page.
-    await regenerateSession(req);
+    await freshSessionId(req, config);
     const sessionRow = (user: { id: number }) => {
       req.session.userId = user.id;
       return deps.sessions.rowOf(req.sessionID, req.session);
