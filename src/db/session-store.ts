@@ -1,10 +1,10 @@
 import session from 'express-session';
 import type { SessionData } from 'express-session';
-import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Tx } from './client.js';
 import type { Database } from './database.js';
 import { sessions } from './schema.js';
-import { prepared } from './sql.js';
+import { deleteInBatches, prepared } from './sql.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -138,20 +138,7 @@ export class SessionStore extends session.Store {
    * free for requests even when there are millions to delete.
    */
   async prune(): Promise<number> {
-    const now = this.now();
-    let total = 0;
-    for (;;) {
-      const deleted = await this.database.transaction(async (tx) => {
-        const batch = tx
-          .select({ sid: sessions.sid })
-          .from(sessions)
-          .where(or(lt(sessions.expiresAt, now), isNull(sessions.userId)))
-          .limit(PRUNE_BATCH);
-        return (await tx.delete(sessions).where(inArray(sessions.sid, batch)).returning({ sid: sessions.sid })).length;
-      });
-      total += deleted;
-      if (deleted < PRUNE_BATCH) break;
-    }
+    const total = await deleteInBatches(this.database, sessions, sessions.sid, or(lt(sessions.expiresAt, this.now()), isNull(sessions.userId)), PRUNE_BATCH);
     for (const task of this.options.alsoPrune ?? []) await task();
     return total;
   }

@@ -1,4 +1,5 @@
-import { inArray, lt } from 'drizzle-orm';
+import { lt } from 'drizzle-orm';
+import { deleteInBatches } from '../db/sql.js';
 import { addressPrefix } from './client-address.js';
 import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AppDatabase } from '../db/database.js';
@@ -83,15 +84,7 @@ const PRUNE_BATCH = 5000;
  * Batches, each a unit of work of its own, keep the SQLite writer free for requests.
  */
 export async function pruneRateLimits(database: AppDatabase, now = Date.now()): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const deleted = await database.transaction(async (tx) => {
-      const batch = tx.select({ key: rateLimits.key }).from(rateLimits).where(lt(rateLimits.expire, now)).limit(PRUNE_BATCH);
-      return (await tx.delete(rateLimits).where(inArray(rateLimits.key, batch)).returning({ key: rateLimits.key })).length;
-    });
-    total += deleted;
-    if (deleted < PRUNE_BATCH) return total;
-  }
+  return deleteInBatches(database, rateLimits, rateLimits.key, lt(rateLimits.expire, now), PRUNE_BATCH);
 }
 
 export function createRateLimits(database: AppDatabase, config: Config): RateLimits {
