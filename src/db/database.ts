@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Mutex } from 'async-mutex';
+import { inArray, type SQL } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
+import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import type { Db, Tx } from './client.js';
 import { isRetryable } from './errors.js';
 import { settle } from './sql.js';
@@ -188,4 +190,21 @@ export type AppDatabase = SqliteDatabase | PostgresDatabase;
 /** The engine the configuration names: DATABASE_URL (PostgreSQL) or DATABASE_FILE (SQLite). */
 export function openDatabase(config: { databaseUrl?: string; databaseFile: string }): AppDatabase {
   return config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(config.databaseFile);
+}
+
+/**
+ * Deletes the rows of `table` matching `where`, `batch` at a time, each batch a unit of
+ * work of its own, so the SQLite writer stays free for requests even when millions go
+ * (the session and rate-limit prunes). Returns how many rows were deleted.
+ */
+export async function deleteInBatches(database: Database, table: SQLiteTable, key: SQLiteColumn, where: SQL | undefined, batch: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await database.transaction(async (tx) => {
+      const keys = tx.select({ key }).from(table).where(where).limit(batch);
+      return (await tx.delete(table).where(inArray(key, keys)).returning({ key })).length;
+    });
+    total += deleted;
+    if (deleted < batch) return total;
+  }
 }

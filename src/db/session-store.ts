@@ -2,9 +2,9 @@ import session from 'express-session';
 import type { SessionData } from 'express-session';
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Tx } from './client.js';
-import type { Database } from './database.js';
 import { sessions } from './schema.js';
-import { deleteInBatches, prepared } from './sql.js';
+import { deleteInBatches, type Database } from './database.js';
+import { prepared } from './sql.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 

@@ -1,7 +1,5 @@
-import { inArray, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
-import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core';
+import { sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import type { Db } from './client.js';
-import type { Database } from './database.js';
 import { engine } from './schema.js';
 
 /**
@@ -85,21 +83,4 @@ export function prepared<Q extends { prepare(): SqlitePrepared }>(
 export function skipLocked<Q>(query: Q): Q {
   if (engine !== 'postgres') return query;
   return (query as unknown as { for(strength: 'update', config: { skipLocked: boolean }): Q }).for('update', { skipLocked: true });
-}
-
-/**
- * Deletes the rows of `table` matching `where`, `batch` at a time, each batch a unit of
- * work of its own, so the SQLite writer stays free for requests even when millions go
- * (the session and rate-limit prunes). Returns how many rows were deleted.
- */
-export async function deleteInBatches(database: Database, table: SQLiteTable, key: SQLiteColumn, where: SQL | undefined, batch: number): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const deleted = await database.transaction(async (tx) => {
-      const keys = tx.select({ key }).from(table).where(where).limit(batch);
-      return (await tx.delete(table).where(inArray(key, keys)).returning({ key })).length;
-    });
-    total += deleted;
-    if (deleted < batch) return total;
-  }
 }

@@ -1,8 +1,7 @@
 import { lt } from 'drizzle-orm';
-import { deleteInBatches } from '../db/sql.js';
 import { addressPrefix } from './client-address.js';
 import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { AppDatabase } from '../db/database.js';
+import { deleteInBatches, type AppDatabase } from '../db/database.js';
 import { rateLimits } from '../db/schema.js';
 import type { Config } from '../config.js';
 import { tooManyRequests } from '../errors.js';
