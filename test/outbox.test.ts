@@ -226,7 +226,9 @@ describe('a mail server that accepts the connection and then stalls', () => {
     expect(await t.deliverer.runOnce()).toBe(0);
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(await rowOf(t, to)).toMatchObject({ status: 'pending', attempts: 1, lockedUntil: null });
-    expect((await rowOf(t, to)).lastError).toMatch(/greeting never received/i);
+    // Nodemailer's greeting wait and its idle-socket wait are the same length; which one
+    // fires first depends on timer order under load, and both mean "the server stalled".
+    expect((await rowOf(t, to)).lastError).toMatch(/^(greeting never received|timeout)$/i);
 
     // The same port now answers: the retry goes out.
     await silent.close();
