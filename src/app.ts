@@ -16,7 +16,7 @@ import { setUpSession } from './http/session.js';
 import { setUpViews } from './http/views.js';
 import { createAssets } from './http/assets.js';
 import { createAuthController } from './modules/auth/auth.controller.js';
-import { loadCurrentUser, requireUser } from './modules/users/users.middleware.js';
+import { loadCurrentUser, requireAdmin, requireUser } from './modules/users/users.middleware.js';
 import { createUserRepository } from './modules/users/users.repository.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { createAuthService } from './modules/auth/auth.service.js';
@@ -41,6 +41,7 @@ import { createReferralController } from './modules/referral/referral.controller
 import { createReferralRepository } from './modules/referral/referral.repository.js';
 import { referralLinkRoutes, referralRoutes } from './modules/referral/referral.routes.js';
 import { createReferralService } from './modules/referral/referral.service.js';
+import { createWebhooks } from './modules/webhooks/webhooks.module.js';
 
 export interface AppDeps {
   config: Config;
@@ -59,6 +60,8 @@ export interface App {
   sessionStore: SessionStore;
   /** Sends the outbox in the background once started (server.ts starts it). */
   deliverer: Deliverer;
+  /** Sends the webhook outbox in the background once started (server.ts starts it). */
+  webhookDeliverer: ReturnType<typeof createWebhooks>['deliverer'];
   /** Stops timers and the mail loop; the caller owns the database and the server. */
   close: () => Promise<void>;
 }
@@ -85,6 +88,8 @@ export function createApp(deps: AppDeps): App {
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
   const outbox = createOutboxRepository(database);
   const deliverer = createDeliverer({ repo: outbox, transport: mailer, clock, logger, from: config.mailFrom, retentionDays: config.outboxRetentionDays });
+
+  const webhooks = createWebhooks({ database, config, clock, logger, notifications });
 
   const rewardsRepo = createRewardsRepository(db);
   const rewards = createRewardsService({
@@ -159,6 +164,7 @@ export function createApp(deps: AppDeps): App {
   app.post('/dashboard/settings', requireUser, dashboard.postSettings);
   app.use('/referral', referralRoutes(referralController));
   app.use(referralLinkRoutes(referralController));
+  app.use('/admin/webhooks', requireAdmin, webhooks.adminRoutes);
   app.use('/admin', adminRoutes(admin));
 
   app.use(notFoundHandler);
@@ -168,9 +174,10 @@ export function createApp(deps: AppDeps): App {
     app,
     sessionStore,
     deliverer,
+    webhookDeliverer: webhooks.deliverer,
     async close() {
       sessionStore.close();
-      await deliverer.stop();
+      await Promise.all([deliverer.stop(), webhooks.deliverer.stop()]);
       mailer.close();
       await hasher.close();
     },

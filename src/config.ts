@@ -59,6 +59,8 @@ const EnvSchema = z
     FRAUD_VELOCITY: count(5),
     RATE_DEEP_PAGE_PER_IP: count(30),
     OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+    RATE_API_PER_MINUTE: count(600),
+    WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.SESSION_SECRET) {
@@ -96,6 +98,10 @@ export interface Config {
   readonly fraudVelocity: number;
   /** Sent emails keep their bodies this many days, then only the row (for the admin counts). */
   readonly outboxRetentionDays: number;
+  /** Requests per minute per integration API key. */
+  readonly apiRatePerMinute: number;
+  /** Webhook targets on loopback, private or link-local addresses are refused unless this is set. */
+  readonly webhookAllowPrivate: boolean;
   readonly rateLimits: {
     readonly enabled: boolean;
     readonly loginPerEmailIp: number;
@@ -163,6 +169,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     fraudScreen: env.FRAUD_SCREEN === 'on',
     fraudVelocity: env.FRAUD_VELOCITY,
     outboxRetentionDays: env.OUTBOX_RETENTION_DAYS,
+    apiRatePerMinute: env.RATE_API_PER_MINUTE,
+    webhookAllowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
     rateLimits: Object.freeze({
       enabled: env.RATE_LIMITS,
       loginPerEmailIp: env.RATE_LOGIN_PER_EMAIL_IP,

@@ -77,9 +77,10 @@ function runWorker(config: Config, logger: Logger): void {
     cannotOpen(config, err);
   }
   const built = createApp({ config, database, logger, clock: systemClock });
-  const { app, deliverer } = built;
+  const { app, deliverer, webhookDeliverer } = built;
   const close = () => built.close();
   deliverer.start();
+  webhookDeliverer.start();
 
   // While a worker drains (retiring in a restart, or stopping), every response it sends
   // carries `Connection: close` and ends its connection: a client never has a kept-alive

@@ -1,5 +1,5 @@
 import { desc, sql } from 'drizzle-orm';
-import { REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
+import { API_SCOPES, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
 import { bigint, boolean, check, customType, index, integer, pgTable, primaryKey, text, uniqueIndex, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 /**
@@ -36,6 +36,8 @@ export const users = pgTable(
     notifyReferrals: boolean('notify_referrals').notNull().default(true),
     /** When the person opened the confirmation link; null until then (see "Earned credit"). */
     emailVerifiedAt: epochMs('email_verified_at'),
+    convertedAt: epochMs('converted_at'),
+    deletedAt: epochMs('deleted_at'),
     createdAt: epochMs('created_at').notNull(),
   },
   (t) => [
@@ -170,7 +172,7 @@ export const userTokens = pgTable(
   },
   (t) => [
     index('user_tokens_user_purpose_idx').on(t.userId, t.purpose),
-    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify')`),
+    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify', 'login_link')`),
   ],
 );
 
@@ -308,3 +310,83 @@ export const rateLimits = pgTable('rate_limits', {
   points: integer('points').notNull().default(0),
   expire: bigint('expire', { mode: 'number' }),
 });
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    name: text('name').notNull(),
+    scope: text('scope', { enum: API_SCOPES }).notNull(),
+    keyHash: text('key_hash').notNull().unique(),
+    prefix: text('prefix').notNull(),
+    createdById: integer('created_by_id').references(() => users.id),
+    createdAt: epochMs('created_at').notNull(),
+    lastUsedAt: epochMs('last_used_at'),
+    revokedAt: epochMs('revoked_at'),
+  },
+  (t) => [check('api_keys_scope_check', sql`${t.scope} in ('read', 'write')`)],
+);
+
+export const apiIdempotency = pgTable(
+  'api_idempotency',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    apiKeyId: integer('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    statusCode: integer('status_code'),
+    body: text('body'),
+    createdAt: epochMs('created_at').notNull(),
+    expiresAt: epochMs('expires_at').notNull(),
+  },
+  (t) => [uniqueIndex('api_idempotency_key_unique').on(t.apiKeyId, t.key), index('api_idempotency_expires_idx').on(t.expiresAt)],
+);
+
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    url: text('url').notNull(),
+    events: text('events').notNull().default(''),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretUntil: epochMs('previous_secret_until'),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
+    failingSince: epochMs('failing_since'),
+    disabledAt: epochMs('disabled_at'),
+    createdAt: epochMs('created_at').notNull(),
+  },
+  (t) => [check('webhook_endpoints_status_check', sql`${t.status} in ('active', 'disabled')`)],
+);
+
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    endpointId: integer('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    messageId: text('message_id').notNull(),
+    eventType: text('event_type').notNull(),
+    payload: text('payload').notNull(),
+    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: epochMs('next_attempt_at').notNull(),
+    lockedUntil: epochMs('locked_until'),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: epochMs('created_at').notNull(),
+    deliveredAt: epochMs('delivered_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_due_idx').on(t.status, t.nextAttemptAt),
+    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.id),
+    check('webhook_deliveries_status_check', sql`${t.status} in ('pending', 'sending', 'sent', 'failed')`),
+  ],
+);

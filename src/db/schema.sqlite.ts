@@ -25,6 +25,10 @@ export const users = sqliteTable(
     notifyReferrals: integer('notify_referrals', { mode: 'boolean' }).notNull().default(true),
     /** When the person opened the confirmation link; null until then (see "Earned credit"). */
     emailVerifiedAt: integer('email_verified_at', { mode: 'timestamp_ms' }),
+    /** When the host product reported this person's qualifying action (POST /api/v1/conversions). */
+    convertedAt: integer('converted_at', { mode: 'timestamp_ms' }),
+    /** When the account was pseudonymised (deleted by its owner or through the API). */
+    deletedAt: integer('deleted_at', { mode: 'timestamp_ms' }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [
@@ -142,7 +146,7 @@ export const appState = sqliteTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
-export const TOKEN_PURPOSES = ['password_reset', 'email_verify'] as const;
+export const TOKEN_PURPOSES = ['password_reset', 'email_verify', 'login_link'] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
 
 /**
@@ -165,7 +169,7 @@ export const userTokens = sqliteTable(
   },
   (t) => [
     index('user_tokens_user_purpose_idx').on(t.userId, t.purpose),
-    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify')`),
+    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify', 'login_link')`),
   ],
 );
 
@@ -304,9 +308,129 @@ export const rateLimits = sqliteTable('rate_limits', {
   expire: integer('expire'),
 });
 
+export const API_SCOPES = ['read', 'write'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+
+/**
+ * Keys of the integration API. Only the SHA-256 of a key is stored (a key is 256 random
+ * bits, so a plain hash is enough); `prefix` is its first characters, to tell keys apart
+ * on the admin page. A revoked key stays, for the record.
+ */
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    scope: text('scope', { enum: API_SCOPES }).notNull(),
+    keyHash: text('key_hash').notNull().unique(),
+    prefix: text('prefix').notNull(),
+    createdById: integer('created_by_id').references(() => users.id),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [check('api_keys_scope_check', sql`${t.scope} in ('read', 'write')`)],
+);
+
+/**
+ * The first answer to each `Idempotency-Key` of a key, replayed for 24 hours. A row with
+ * no status is a request still running: a second one with that key answers 409 meanwhile.
+ * `fingerprint` is a hash of the method, path and body: the same key with another
+ * request answers 422.
+ */
+export const apiIdempotency = sqliteTable(
+  'api_idempotency',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    apiKeyId: integer('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    statusCode: integer('status_code'),
+    body: text('body'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [uniqueIndex('api_idempotency_key_unique').on(t.apiKeyId, t.key), index('api_idempotency_expires_idx').on(t.expiresAt)],
+);
+
+export const WEBHOOK_EVENTS = [
+  'participant.created',
+  'referral.created',
+  'referral.credited',
+  'referral.held',
+  'referral.rejected',
+  'referral.revoked',
+  'reward.earned',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+
+/**
+ * Where webhooks go. `events` is '' for every event, else the chosen types between
+ * commas (',referral.credited,reward.earned,'), so one LIKE picks the endpoints of an
+ * event on both engines. After a rotation the previous secret still signs until
+ * `previous_secret_until`. `failing_since` is the first failure after the last success:
+ * three days of that disables the endpoint.
+ */
+export const webhookEndpoints = sqliteTable(
+  'webhook_endpoints',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    url: text('url').notNull(),
+    events: text('events').notNull().default(''),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretUntil: integer('previous_secret_until', { mode: 'timestamp_ms' }),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
+    failingSince: integer('failing_since', { mode: 'timestamp_ms' }),
+    disabledAt: integer('disabled_at', { mode: 'timestamp_ms' }),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [check('webhook_endpoints_status_check', sql`${t.status} in ('active', 'disabled')`)],
+);
+
+/**
+ * The webhook outbox: one row per event and endpoint, written in the event's own
+ * transaction, sent by a background deliverer under a lease like the email outbox.
+ * `message_id` is the Standard Webhooks `webhook-id`, the same on every retry and resend.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    endpointId: integer('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    messageId: text('message_id').notNull(),
+    eventType: text('event_type').notNull(),
+    payload: text('payload').notNull(),
+    status: text('status', { enum: ['pending', 'sending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }).notNull(),
+    lockedUntil: integer('locked_until', { mode: 'timestamp_ms' }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    deliveredAt: integer('delivered_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('webhook_deliveries_due_idx').on(t.status, t.nextAttemptAt),
+    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.id),
+    check('webhook_deliveries_status_check', sql`${t.status} in ('pending', 'sending', 'sent', 'failed')`),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
 export type Referral = typeof referrals.$inferSelect;
 export type OutboxRow = typeof emailOutbox.$inferSelect;
 export type RewardTier = typeof rewardTiers.$inferSelect;
 export type UserReward = typeof userRewards.$inferSelect;
+export type ApiKey = typeof apiKeys.$inferSelect;
+export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect;
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;

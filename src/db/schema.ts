@@ -28,6 +28,10 @@ export let scoreCounts = sqlite.scoreCounts;
 export let referralDays = sqlite.referralDays;
 export let sessions = sqlite.sessions;
 export let rateLimits = sqlite.rateLimits;
+export let apiKeys = sqlite.apiKeys;
+export let apiIdempotency = sqlite.apiIdempotency;
+export let webhookEndpoints = sqlite.webhookEndpoints;
+export let webhookDeliveries = sqlite.webhookDeliveries;
 export let engine: Dialect = 'sqlite';
 
 export function useEngine(dialect: Dialect): void {
@@ -47,6 +51,10 @@ export function useEngine(dialect: Dialect): void {
     referralDays,
     sessions,
     rateLimits,
+    apiKeys,
+    apiIdempotency,
+    webhookEndpoints,
+    webhookDeliveries,
   } = t);
   engine = dialect;
 }
@@ -54,5 +62,18 @@ export function useEngine(dialect: Dialect): void {
 /** Every table, for Drizzle's relational helpers (the schema argument of drizzle()). */
 export const tablesOf = (dialect: Dialect) => byEngine[dialect];
 
-export { REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
-export type { NewUser, OutboxRow, Referral, RewardTier, TokenPurpose, User, UserReward } from './schema.sqlite.js';
+export { API_SCOPES, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES, WEBHOOK_EVENTS } from './schema.sqlite.js';
+export type {
+  ApiKey,
+  ApiScope,
+  NewUser,
+  OutboxRow,
+  Referral,
+  RewardTier,
+  TokenPurpose,
+  User,
+  UserReward,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEventType,
+} from './schema.sqlite.js';

@@ -82,6 +82,7 @@ export interface TestApp {
   config: ReturnType<typeof loadConfig>;
   sessionStore: ReturnType<typeof createApp>['sessionStore'];
   deliverer: ReturnType<typeof createApp>['deliverer'];
+  webhookDeliverer: ReturnType<typeof createApp>['webhookDeliverer'];
   request: () => supertest.Agent;
   close(): Promise<void>;
 }
@@ -132,6 +133,7 @@ export function appOn(
     config,
     sessionStore: built.sessionStore,
     deliverer: built.deliverer,
+    webhookDeliverer: built.webhookDeliverer,
     request: () => supertest.agent(built.app),
     async close() {
       await built.close();
