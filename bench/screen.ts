@@ -14,6 +14,8 @@ import { createMailTemplates } from '../src/modules/mail/mail.templates.js';
 import { createNotifications } from '../src/modules/mail/notifications.js';
 import { createSignalHasher } from '../src/modules/referral/fraud.js';
 import { createReferralLifecycle } from '../src/modules/referral/lifecycle.service.js';
+import { pino } from 'pino';
+import { createWebhooks } from '../src/modules/webhooks/webhooks.module.js';
 import { createRewardsRepository } from '../src/modules/rewards/rewards.repository.js';
 import { createRewardsService } from '../src/modules/rewards/rewards.service.js';
 import { systemClock } from '../src/clock.js';
@@ -31,8 +33,11 @@ const notifications = createNotifications({ templates: createMailTemplates(), co
 const rewardsRepo = createRewardsRepository(db);
 const rewards = createRewardsService({ repo: rewardsRepo, clock: systemClock, onAwarded: (tx, u, tier, now) => notifications.rewardEarned(tx, u, tier, now) });
 const hash = createSignalHasher(config.sessionSecret);
+// Both arms write the same webhook rows (none: the seed has no endpoints), so the
+// difference between them is the screen alone.
+const events = createWebhooks({ database, config, clock: systemClock, logger: pino({ level: 'silent' }), notifications }).events;
 const lifecycle = (fraudScreen: boolean) =>
-  createReferralLifecycle({ config: { creditOn: 'verified', fraudScreen, fraudVelocity: 5 }, hash, rewards, notifications });
+  createReferralLifecycle({ config: { creditOn: 'verified', fraudScreen, fraudVelocity: 5 }, hash, rewards, notifications, events });
 
 // Referrers are drawn from the seeded users, whose ids run 1…N without gaps (later sign-ups
 // may leave gaps in PostgreSQL's sequence after rolled-back inserts).

@@ -29,6 +29,7 @@ import { adminRoutes } from './modules/admin/admin.routes.js';
 import { createAdminService } from './modules/admin/admin.service.js';
 import { createRewardsRepository } from './modules/rewards/rewards.repository.js';
 import { createRewardsService } from './modules/rewards/rewards.service.js';
+import { rewardEarnedData } from './modules/rewards/rewards.resources.js';
 import { createDeliverer, type Deliverer } from './modules/mail/deliverer.js';
 import { createMailTemplates } from './modules/mail/mail.templates.js';
 import { createNotifications } from './modules/mail/notifications.js';
@@ -42,6 +43,15 @@ import { createReferralRepository } from './modules/referral/referral.repository
 import { referralLinkRoutes, referralRoutes } from './modules/referral/referral.routes.js';
 import { createReferralService } from './modules/referral/referral.service.js';
 import { createWebhooks } from './modules/webhooks/webhooks.module.js';
+import { createApiKeyRepository } from './modules/api/api-keys.repository.js';
+import { createApiKeyService } from './modules/api/api-keys.service.js';
+import { createApiController } from './modules/api/api.controller.js';
+import { buildOpenApiDocument } from './modules/api/api.openapi.js';
+import { integrationOperations } from './modules/api/api.operations.js';
+import { apiKeyAdminRoutes, integrationRoutes } from './modules/api/api.routes.js';
+import { createIntegrationService } from './modules/api/api.service.js';
+import { createIdempotencyRepository, pruneIdempotency } from './modules/api/idempotency.repository.js';
+import { createIdempotency } from './modules/api/idempotency.service.js';
 
 export interface AppDeps {
   config: Config;
@@ -95,10 +105,13 @@ export function createApp(deps: AppDeps): App {
   const rewards = createRewardsService({
     repo: rewardsRepo,
     clock,
-    onAwarded: (tx, user, tier, now) => notifications.rewardEarned(tx, user, tier, now),
+    onAwarded: async (tx, user, tier, now) => {
+      await notifications.rewardEarned(tx, user, tier, now);
+      await webhooks.events.emitInTx(tx, 'reward.earned', rewardEarnedData(user.id, tier, now), now);
+    },
   });
   const signalHash = createSignalHasher(config.sessionSecret);
-  const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications });
+  const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications, events: webhooks.events });
   const referrals = createReferralService({
     database,
     users,
@@ -109,7 +122,7 @@ export function createApp(deps: AppDeps): App {
     lifecycle,
     hash: signalHash,
   });
-  const auth = createAuthService({ database, users, hasher, config, clock, notifications, lifecycle, hash: signalHash });
+  const auth = createAuthService({ database, users, hasher, config, clock, notifications, lifecycle, hash: signalHash, events: webhooks.events });
   const limits = createRateLimits(database, config);
   const sessionStore = new SessionStore(database, {
     defaultMaxAgeMs: config.sessionMaxAgeMs,
@@ -117,15 +130,14 @@ export function createApp(deps: AppDeps): App {
     // At start and every 15 minutes, with the expired rate-limit counters, on both engines;
     // not in tests, where a unit of work in the background would collide with their set-up writes.
     pruneIntervalMs: config.env === 'test' ? undefined : 15 * 60 * 1000,
-    alsoPrune: [() => limits.prune()],
+    alsoPrune: [() => limits.prune(), () => pruneIdempotency(database, clock.now())],
     onPruneError: (err) => logger.warn({ err }, 'pruning expired sessions and rate limits failed'),
   });
 
   const authController = createAuthController({ auth, limits, config, sessions: sessionStore });
   const dashboard = createDashboardController({ config, referrals, auth, rewards });
-  const admin = createAdminController({
-    service: createAdminService({ database, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock }),
-  });
+  const adminService = createAdminService({ database, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock });
+  const admin = createAdminController({ service: adminService });
   const referralController = createReferralController({
     service: referrals,
     leaderboard,
@@ -136,6 +148,12 @@ export function createApp(deps: AppDeps): App {
   });
   const home = createHomeController({ database, leaderboard, pageCache });
 
+  const apiKeys = createApiKeyService({ database, repo: createApiKeyRepository(db), clock });
+  const operations = integrationOperations(
+    createIntegrationService({ config, auth, referrals, admin: adminService, leaderboard, users, referralRepo }),
+  );
+  const apiController = createApiController({ keys: apiKeys, document: buildOpenApiDocument(operations, config.baseUrl), ratePerMinute: config.apiRatePerMinute });
+
   const assets = createAssets();
   setUpViews(app, config, assets);
   // Request lines are logged at info; below that level the middleware is left out entirely.
@@ -145,6 +163,18 @@ export function createApp(deps: AppDeps): App {
 
   app.use(assets.serve);
   app.get('/healthz', home.getHealth);
+  // The integration API: bearer keys, its own JSON parsing, no session or CSRF.
+  app.use(
+    '/api/v1',
+    integrationRoutes({
+      operations,
+      keys: apiKeys,
+      limiter: limits.apiKey,
+      idempotency: createIdempotency({ database, repo: createIdempotencyRepository(db), clock }),
+      getOpenApi: apiController.getOpenApi,
+      getReference: apiController.getReference,
+    }),
+  );
 
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
   app.use(express.json({ limit: '100kb', strict: true }));
@@ -165,6 +195,7 @@ export function createApp(deps: AppDeps): App {
   app.use('/referral', referralRoutes(referralController));
   app.use(referralLinkRoutes(referralController));
   app.use('/admin/webhooks', requireAdmin, webhooks.adminRoutes);
+  app.use('/admin/api-keys', requireAdmin, apiKeyAdminRoutes(apiController));
   app.use('/admin', adminRoutes(admin));
 
   app.use(notFoundHandler);

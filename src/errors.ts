@@ -6,7 +6,7 @@ export class AppError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly options: { code?: string; field?: string; retryAfterSec?: number } = {},
+    readonly options: { code?: string; field?: string; retryAfterSec?: number; fields?: Record<string, string> } = {},
   ) {
     super(message);
     this.name = 'AppError';

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { storageFault } from '../db/errors.js';
 import { AppError } from '../errors.js';
@@ -7,7 +7,41 @@ import type { Config } from '../config.js';
 /** API paths, JSON bodies and clients that prefer JSON get errors as `{ "error": … }`. */
 const wantsJson = (req: Request) => req.path.startsWith('/api/') || Boolean(req.is('application/json')) || req.accepts(['html', 'json']) === 'json';
 
+/** The integration API answers errors as RFC 9457 problem details. */
+const isIntegrationApi = (req: Request) => req.originalUrl === '/api/v1' || req.originalUrl.startsWith('/api/v1/');
+
+const STATUS_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/**
+ * `type` stays `about:blank` (the status says what kind of problem it is, RFC 9457 §4.2.1)
+ * and `code` is a stable machine-readable extension; field errors are listed with a JSON
+ * pointer into the request body or query.
+ */
+export function sendProblem(res: Response, status: number, detail: string, extra: { code?: string; fields?: Record<string, string> } = {}): void {
+  const body: Record<string, unknown> = { type: 'about:blank', title: STATUS_TITLES[status] ?? 'Error', status, detail };
+  if (extra.code) body.code = extra.code;
+  if (extra.fields) body.errors = Object.entries(extra.fields).map(([field, message]) => ({ pointer: `#/${field}`, detail: message }));
+  res.status(status).type('application/problem+json').json(body);
+}
+
 export const notFoundHandler: RequestHandler = (req, res) => {
+  if (isIntegrationApi(req)) {
+    sendProblem(res, 404, 'There is no such API route.', { code: 'no_route' });
+    return;
+  }
   if (wantsJson(req)) {
     res.status(404).json({ error: 'Not found' });
     return;
@@ -29,6 +63,14 @@ const clientMessages: Record<number, string> = {
   404: 'Page not found.',
   413: 'That was too much data. Shorten the form and try again.',
   415: 'Unsupported content type.',
+  405: 'This method is not allowed here.',
+};
+
+/** The same errors, told to a program rather than a person filling in a form. */
+const apiMessages: Record<number, string> = {
+  400: 'The body is not valid JSON.',
+  413: 'The body is larger than 100 kB.',
+  415: 'Send the body as application/json.',
 };
 
 /**
@@ -63,6 +105,11 @@ export function errorHandler(config: Config, logger: Logger): ErrorRequestHandle
     // on a full disk, and cut the connection instead of sending the page.
     if (status >= 500 && req.session) delete (req as { session?: unknown }).session;
 
+    if (isIntegrationApi(req)) {
+      if (err instanceof AppError) sendProblem(res, status, message, { code: err.code, fields: err.options.fields });
+      else sendProblem(res, status, apiMessages[status] ?? message, { code: status >= 500 ? 'internal' : 'bad_request' });
+      return;
+    }
     if (wantsJson(req)) {
       res.status(status).json({ error: message });
       return;

@@ -16,6 +16,21 @@ export interface Limiter {
   reset(key: string): Promise<void>;
 }
 
+/** Where a key stands in its window, for the `RateLimit` headers. */
+export interface Quota {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the window resets. */
+  resetSec: number;
+  windowSec: number;
+}
+
+/** A budget that reports where it stands instead of throwing: the integration API's per-key limit. */
+export interface MeteredLimiter {
+  take(key: string): Promise<Quota>;
+}
+
 const unlimited: Limiter = {
   consume: async () => {},
   reward: async () => {},
@@ -31,13 +46,18 @@ const unlimited: Limiter = {
  * transaction is open), and PostgreSQL's is one timer per limiter that outlives the app.
  * Expired rows are deleted by `pruneRateLimits` instead, on the session store's schedule.
  */
-function storeLimiter(database: AppDatabase, name: string, points: number, durationSec: number): Limiter {
+function storeOf(database: AppDatabase, name: string, points: number, durationSec: number) {
   const common = { tableName: 'rate_limits', tableCreated: true, keyPrefix: name, points, duration: durationSec };
   const limiter: RateLimiterAbstract =
     'writer' in database
       ? new RateLimiterSQLite({ ...common, storeClient: database.writer, storeType: 'better-sqlite3' })
       : new RateLimiterPostgres({ ...common, storeClient: database.pool, storeType: 'pool', clearExpiredByTimeout: false });
   const serialised = <T>(work: () => Promise<T>): Promise<T> => ('writer' in database ? database.transaction(work) : work());
+  return { limiter, serialised };
+}
+
+function storeLimiter(database: AppDatabase, name: string, points: number, durationSec: number): Limiter {
+  const { limiter, serialised } = storeOf(database, name, points, durationSec);
   return {
     async consume(key) {
       // A refusal is an answer, not a failure: the spent point commits with it.
@@ -61,6 +81,24 @@ function storeLimiter(database: AppDatabase, name: string, points: number, durat
   };
 }
 
+function meteredLimiter(database: AppDatabase, name: string, points: number, durationSec: number): MeteredLimiter {
+  const { limiter, serialised } = storeOf(database, name, points, durationSec);
+  return {
+    async take(key) {
+      const res = await serialised(async () => {
+        try {
+          return { allowed: true, res: await limiter.consume(key) };
+        } catch (err) {
+          if (err instanceof RateLimiterRes) return { allowed: false, res: err };
+          throw err;
+        }
+      });
+      const resetSec = Math.max(1, Math.ceil(res.res.msBeforeNext / 1000));
+      return { allowed: res.allowed, limit: points, remaining: Math.max(0, res.res.remainingPoints), resetSec, windowSec: durationSec };
+    },
+  };
+}
+
 export interface RateLimits {
   loginEmailIp: Limiter;
   loginIp: Limiter;
@@ -71,6 +109,8 @@ export interface RateLimits {
   resetIp: Limiter;
   verifyResendAccount: Limiter;
   deepPageIp: Limiter;
+  /** Requests per minute per integration API key. */
+  apiKey: MeteredLimiter;
   /** Deletes expired counters (every limiter's); returns how many. See pruneRateLimits. */
   prune(now?: number): Promise<number>;
 }
@@ -99,6 +139,9 @@ export function createRateLimits(database: AppDatabase, config: Config): RateLim
     resetIp: make('reset-ip', r.resetPerIp, 60 * 60),
     verifyResendAccount: make('verify-resend-account', r.verifyResendPerAccount, 60 * 60),
     deepPageIp: make('deep-page-ip', r.deepPagePerIp, 60),
+    apiKey: r.enabled
+      ? meteredLimiter(database, 'api-key', config.apiRatePerMinute, 60)
+      : { take: async () => ({ allowed: true, limit: config.apiRatePerMinute, remaining: config.apiRatePerMinute, resetSec: 60, windowSec: 60 }) },
     prune: (now) => pruneRateLimits(database, now),
   };
 }

@@ -9,6 +9,12 @@ import type { RewardsRepository, TierInput } from '../rewards/rewards.repository
 import type { RewardsService } from '../rewards/rewards.service.js';
 import { auditInTx, type AdminRepository } from './admin.repository.js';
 
+/** Who decides: an admin, or a program through an integration API key (no user id). */
+export interface Actor {
+  id: number | null;
+  apiKeyId?: number;
+}
+
 export interface AdminServiceDeps {
   database: Database;
   repo: AdminRepository;
@@ -87,7 +93,7 @@ export function createAdminService(deps: AdminServiceDeps) {
    * so one that was decided meanwhile (another admin, a double click) neither blocks nor
    * undoes the others. Approving credits exactly once; rejecting changes no count.
    */
-  async function review(actor: User, action: 'approve' | 'reject', ids: readonly number[]) {
+  async function review(actor: Actor, action: 'approve' | 'reject', ids: readonly number[]) {
     const done: number[] = [];
     const skipped: { id: number; reason: string }[] = [];
     for (const id of ids) {
@@ -104,7 +110,7 @@ export function createAdminService(deps: AdminServiceDeps) {
             action: `referral.${action}`,
             targetType: 'referral',
             targetId: id,
-            details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, reasons: referral.fraudReasons },
+            details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, reasons: referral.fraudReasons, apiKeyId: actor.apiKeyId },
             now,
           });
         });
@@ -118,7 +124,7 @@ export function createAdminService(deps: AdminServiceDeps) {
   }
 
   /** One referral from its own button: 404 for an unknown id, 409 if it is not held. */
-  async function reviewOne(actor: User, action: 'approve' | 'reject', id: number): Promise<void> {
+  async function reviewOne(actor: Actor, action: 'approve' | 'reject', id: number): Promise<void> {
     const { done, skipped } = await review(actor, action, [id]);
     const problem = skipped[0];
     if (done.length === 0 && problem) {

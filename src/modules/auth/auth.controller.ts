@@ -196,6 +196,17 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     res.redirect(303, req.user ? '/dashboard' : '/auth/login');
   };
 
+  /** A login link made through the integration API: it logs its participant in, once. */
+  const getLoginLink: RequestHandler = async (req, res) => {
+    const user = await auth.useLoginLink(token(req), clientContext(req));
+    if (!user) {
+      res.status(400).render('auth/link-invalid.njk', { title: 'This login link no longer works' });
+      return;
+    }
+    await startSession(req, res, user.id);
+    res.redirect(303, '/dashboard');
+  };
+
   const postVerifyResend: RequestHandler = async (req, res) => {
     const user = req.user!;
     await limits.verifyResendAccount.consume(String(user.id));
@@ -204,5 +215,5 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     res.redirect(303, '/dashboard');
   };
 
-  return { getVerify, postVerifyResend, getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout, getForgot, postForgot, getReset, postReset };
+  return { getVerify, getLoginLink, postVerifyResend, getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout, getForgot, postForgot, getReset, postReset };
 }

@@ -17,6 +17,11 @@ export function authRoutes(c: ReturnType<typeof createAuthController>): Router {
   });
   router.get('/verify/:token', c.getVerify);
   router.post('/verify/resend', requireUser, c.postVerifyResend);
+  router.use('/link', (_req, res, next) => {
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  router.get('/link/:token', c.getLoginLink);
   router.get('/forgot', c.getForgot);
   router.post('/forgot', c.postForgot);
   // A reset link must not leak to other sites through the Referer header.

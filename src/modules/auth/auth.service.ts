@@ -5,6 +5,7 @@ import type { Database } from '../../db/database.js';
 import { uniqueViolation } from '../../db/errors.js';
 import type { TokenPurpose, User } from '../../db/schema.js';
 import { writeSessionInTx, type SessionRow } from '../../db/session-store.js';
+import type { Tx } from '../../db/client.js';
 import { AppError, badRequest, conflict, unauthorized } from '../../errors.js';
 import type { Notifications, PreparedMail } from '../mail/notifications.js';
 import { hashClient, type ClientContext, type SignalHasher } from '../referral/fraud.js';
@@ -12,7 +13,9 @@ import { recordSignalsInTx } from '../referral/lifecycle.repository.js';
 import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
 import { generateReferralCode, UNKNOWN_CODE } from '../referral/referral-code.js';
 import { REFERRER_INACTIVE } from '../referral/referral.repository.js';
-import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
+import { LOGIN_LINK_TTL_MS, NO_PASSWORD, RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
+import { participantData } from '../users/users.resources.js';
+import type { WebhookEvents } from '../webhooks/webhook-events.js';
 import type { UserRepository } from '../users/users.repository.js';
 import { normalizeEmail, type LoginInput, type SignupInput } from './auth.schemas.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -30,11 +33,12 @@ export interface AuthServiceDeps {
   database: Database;
   users: UserRepository;
   hasher: PasswordHasher;
-  config: Pick<Config, 'adminEmails'>;
+  config: Pick<Config, 'adminEmails' | 'baseUrl'>;
   clock: Clock;
   notifications: Notifications;
   lifecycle: ReferralLifecycle;
   hash: SignalHasher;
+  events: WebhookEvents;
 }
 
 /**
@@ -42,9 +46,9 @@ export interface AuthServiceDeps {
  * transaction opened here; emails are rendered before it opens and queued inside it.
  */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { database, users, hasher, config, clock, notifications, lifecycle } = deps;
+  const { database, users, hasher, config, clock, notifications, lifecycle, events } = deps;
   const roleFor = (emailNormalized: string): User['role'] => (config.adminEmails.includes(emailNormalized) ? 'admin' : 'user');
-  const ttl: Record<TokenPurpose, number> = { password_reset: RESET_TOKEN_TTL_MS, email_verify: VERIFY_TOKEN_TTL_MS };
+  const ttl: Record<TokenPurpose, number> = { password_reset: RESET_TOKEN_TTL_MS, email_verify: VERIFY_TOKEN_TTL_MS, login_link: LOGIN_LINK_TTL_MS };
   const tokenRow = (userId: number, purpose: TokenPurpose, token: string, now: Date) => ({
     userId,
     purpose,
@@ -53,45 +57,57 @@ export function createAuthService(deps: AuthServiceDeps) {
     now,
   });
 
+  /** The referrer behind a code given at sign-up: unknown or disabled codes are refused. */
+  async function referrerOf(code: string | null | undefined): Promise<User | undefined> {
+    const referrer = code ? await users.findByCode(code) : undefined;
+    if (code && !referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
+    if (referrer && referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
+    return referrer;
+  }
+
   /**
    * Creates an account with a fresh referral code, its confirmation link and welcome
-   * email, and the referral when it came with a valid code: one transaction. Uniqueness
-   * is enforced by the database, not by a prior lookup: with 20 simultaneous sign-ups for
-   * one email exactly one insert wins and the rest get 409. A code collision (1 in 10^12
-   * per pair) just draws again. `session` gives the row of the session that logs the new
-   * account in, written in the same transaction.
+   * email, its `participant.created` webhook, and the referral when it came with a valid
+   * code: one transaction. Uniqueness is enforced by the database, not by a prior lookup:
+   * with 20 simultaneous sign-ups for one email exactly one insert wins and the rest get
+   * 409. A code collision (1 in 10^12 per pair) just draws again. `inTx` adds what the
+   * caller needs in the same transaction (the web sign-up's session row).
    */
-  async function signup(input: SignupInput, client: ClientContext = {}, session?: (user: User) => SessionRow): Promise<User> {
+  async function createAccount(
+    input: { name: string; email: string; passwordHash: string; referrer: User | undefined; source: 'signup' | 'api'; client: ClientContext },
+    inTx?: (tx: Tx, user: User) => Promise<void>,
+  ): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
-    const referrer = input.referral_code ? await users.findByCode(input.referral_code) : undefined;
-    if (input.referral_code && !referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
-    if (referrer && referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
-    if (await users.findByEmail(emailNormalized)) throw conflict(EMAIL_TAKEN, 'email');
-    const passwordHash = await hasher.hash(input.password);
-    const hashes = hashClient(deps.hash, client);
+    const hashes = hashClient(deps.hash, input.client);
     for (let attempt = 1; ; attempt++) {
       const now = clock.now();
       const referralCode = generateReferralCode();
       const verifyToken = newToken();
-      const welcome = notifications.welcome({ name: input.name, email: input.email, emailVerifiedAt: null, referralCode }, verifyToken);
+      // API participants are confirmed by the host product (POST …/verify), not by our email.
+      const welcome =
+        input.source === 'signup' ? notifications.welcome({ name: input.name, email: input.email, emailVerifiedAt: null, referralCode }, verifyToken) : null;
       try {
         return await database.transaction(async (tx) => {
           const user = await users.insertInTx(tx, {
             name: input.name,
             email: input.email,
             emailNormalized,
-            passwordHash,
+            passwordHash: input.passwordHash,
             referralCode,
             role: roleFor(emailNormalized),
-            referredById: referrer?.id ?? null,
+            referredById: input.referrer?.id ?? null,
             createdAt: now,
           });
           await recordSignalsInTx(tx, user.id, hashes, now);
-          await users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', verifyToken, now));
-          await notifications.queueInTx(tx, welcome, now);
-          if (referrer) await lifecycle.openInTx(tx, { referrerId: referrer.id, referred: user, source: 'signup', client: hashes, now });
-          // The new account's session is part of its creation: both commit, or neither.
-          if (session) await writeSessionInTx(tx, session(user));
+          if (welcome) {
+            await users.createTokenInTx(tx, tokenRow(user.id, 'email_verify', verifyToken, now));
+            await notifications.queueInTx(tx, welcome, now);
+          }
+          await events.emitInTx(tx, 'participant.created', participantData(user, config.baseUrl), now);
+          if (input.referrer) {
+            await lifecycle.openInTx(tx, { referrerId: input.referrer.id, referred: user, source: input.source, client: hashes, now });
+          }
+          await inTx?.(tx, user);
           return user;
         });
       } catch (err) {
@@ -100,6 +116,35 @@ export function createAuthService(deps: AuthServiceDeps) {
         if (column === 'users.referral_code' && attempt < CODE_ATTEMPTS) continue;
         throw err;
       }
+    }
+  }
+
+  /** The web sign-up. `session` gives the row of the session that logs the new account in, written in its transaction. */
+  async function signup(input: SignupInput, client: ClientContext = {}, session?: (user: User) => SessionRow): Promise<User> {
+    const referrer = await referrerOf(input.referral_code);
+    if (await users.findByEmail(normalizeEmail(input.email))) throw conflict(EMAIL_TAKEN, 'email');
+    const passwordHash = await hasher.hash(input.password);
+    return createAccount(
+      { name: input.name, email: input.email, passwordHash, referrer, source: 'signup', client },
+      session ? (tx, user) => writeSessionInTx(tx, session(user)) : undefined,
+    );
+  }
+
+  /**
+   * The integration API's create-or-get: the participant with this email, or a new one
+   * without a password (they log in through login links, or set one by password reset).
+   * `created` tells which; two simultaneous calls for one email create one participant.
+   */
+  async function enrol(input: { email: string; name: string; referral_code?: string | null | undefined }, client: ClientContext = {}): Promise<{ user: User; created: boolean }> {
+    const existing = await users.findByEmail(normalizeEmail(input.email));
+    if (existing) return { user: existing, created: false };
+    const referrer = await referrerOf(input.referral_code);
+    try {
+      return { user: await createAccount({ ...input, passwordHash: NO_PASSWORD, referrer, source: 'api', client }), created: true };
+    } catch (err) {
+      const winner = err instanceof AppError && err.status === 409 ? await users.findByEmail(normalizeEmail(input.email)) : undefined;
+      if (winner) return { user: winner, created: false };
+      throw err;
     }
   }
 
@@ -198,12 +243,56 @@ export function createAuthService(deps: AuthServiceDeps) {
     return user;
   }
 
+  /**
+   * A single-use link that logs the participant into their dashboard, for a host product
+   * whose users have no password here. A new link voids the older ones.
+   */
+  async function createLoginLink(user: User): Promise<{ url: string; expiresAt: Date }> {
+    const token = newToken();
+    const now = clock.now();
+    const row = tokenRow(user.id, 'login_link', token, now);
+    await database.transaction((tx) => users.createTokenInTx(tx, row));
+    return { url: `${config.baseUrl}/auth/link/${token}`, expiresAt: row.expiresAt };
+  }
+
+  /** The participant behind an unused, unexpired login link, which it spends; null otherwise. */
+  async function useLoginLink(token: string, client: ClientContext = {}): Promise<User | null> {
+    if (!TOKEN_SHAPE.test(token)) return null;
+    const now = clock.now();
+    const hashes = hashClient(deps.hash, client);
+    return database.transaction(async (tx) => {
+      const owner = await users.spendTokenInTx(tx, 'login_link', hashToken(token), now);
+      if (!owner) return null;
+      // Like a login: where the participant is seen feeds the fraud screen.
+      await recordSignalsInTx(tx, owner.id, hashes, now);
+      return owner;
+    });
+  }
+
+  /**
+   * The host product confirmed the participant's email itself: marked confirmed, and
+   * under CREDIT_ON=verified their pending referral is screened, as with our own link.
+   */
+  async function markEmailVerified(user: User): Promise<User> {
+    const now = clock.now();
+    await database.transaction(async (tx) => {
+      if (await users.markVerifiedInTx(tx, user.id, now)) await lifecycle.onEmailVerifiedInTx(tx, user.id, now);
+    });
+    return (await users.findById(user.id)) ?? user;
+  }
+
+  /** Deletes an account by pseudonymising it (see the repository); false when it already was. */
+  async function deleteAccount(user: User): Promise<boolean> {
+    const now = clock.now();
+    return database.transaction((tx) => users.pseudonymiseInTx(tx, user.id, now));
+  }
+
   /** The dashboard switch for "someone joined with your link" emails. */
   async function setNotifyReferrals(userId: number, on: boolean): Promise<void> {
     await database.transaction((tx) => users.setNotifyReferralsInTx(tx, userId, on));
   }
 
-  return { signup, login, setNotifyReferrals, verifyEmail, resendVerification, requestPasswordReset, isResetTokenValid, resetPassword };
+  return { signup, enrol, createLoginLink, useLoginLink, markEmailVerified, deleteAccount, login, setNotifyReferrals, verifyEmail, resendVerification, requestPasswordReset, isResetTokenValid, resetPassword };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../../errors.js';
+import { NO_PASSWORD } from '../users/users.constants.js';
 import type { BcryptJob } from './bcrypt.worker.js';
 
 export interface PasswordHasher {
@@ -77,9 +78,10 @@ export function createBcryptHasher(options: HasherOptions): PasswordHasher {
   return {
     hash: (password) => run<string>({ op: 'hash', password, cost: options.cost }),
     async verify(password, hash) {
-      const against = hash ?? (await dummyHash());
-      const ok = await run<boolean>({ op: 'compare', password, hash: against });
-      return hash !== undefined && ok;
+      // An unknown account and one without a password cost the same bcrypt time as a real one.
+      const usable = hash !== undefined && hash !== NO_PASSWORD;
+      const ok = await run<boolean>({ op: 'compare', password, hash: usable ? hash : await dummyHash() });
+      return usable && ok;
     },
     async close() {
       closed = true;

@@ -4,6 +4,7 @@ import type { Referral, User } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import type { Notifications } from '../mail/notifications.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
+import type { WebhookEvents } from '../webhooks/webhook-events.js';
 import { canonicalEmail, isDisposableEmail, type FraudReason, type SignalHasher } from './fraud.js';
 import {
   creditInTx,
@@ -15,6 +16,7 @@ import {
   revokeInTx,
   screenFactsInTx,
 } from './lifecycle.repository.js';
+import { referralData } from './referral.resources.js';
 
 const VELOCITY_WINDOW_MS = 60 * 60 * 1000;
 
@@ -23,6 +25,7 @@ export interface LifecycleDeps {
   hash: SignalHasher;
   rewards: RewardsService;
   notifications: Notifications;
+  events: WebhookEvents;
 }
 
 /**
@@ -32,7 +35,12 @@ export interface LifecycleDeps {
  * whatever caused it (a sign-up, a confirmation, an admin's click) and its audit row.
  */
 export function createReferralLifecycle(deps: LifecycleDeps) {
-  const { config, hash, rewards, notifications } = deps;
+  const { config, hash, rewards, notifications, events } = deps;
+
+  /** The referral's webhook, in the transaction of the change it reports. */
+  async function emitInTx(tx: Tx, type: `referral.${'created' | 'credited' | 'held' | 'rejected' | 'revoked'}`, referral: Referral, now: Date) {
+    await events.emitInTx(tx, type, referralData(referral), now);
+  }
 
   /** The signals that hold a referral back; empty means it is earned. Runs inside the credit's transaction. */
   async function screenInTx(tx: Tx, referral: Referral): Promise<FraudReason[]> {
@@ -56,6 +64,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
   async function creditOnceInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Promise<Referral | null> {
     const credited = await creditInTx(tx, id, from, now);
     if (!credited) return null;
+    await emitInTx(tx, 'referral.credited', credited, now);
     await notifications.referralJoined(tx, credited);
     await rewards.onCreditedInTx(tx, credited, now);
     return credited;
@@ -64,12 +73,20 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
   /** Screens a pending referral and settles it: credited when clean, held otherwise. */
   async function settleInTx(tx: Tx, referral: Referral, now: Date): Promise<Referral> {
     const reasons = await screenInTx(tx, referral);
-    if (reasons.length > 0) return (await holdInTx(tx, referral.id, reasons, now)) ?? referral;
+    if (reasons.length > 0) {
+      const held = await holdInTx(tx, referral.id, reasons, now);
+      if (!held) return referral;
+      await emitInTx(tx, 'referral.held', held, now);
+      return held;
+    }
     return (await creditOnceInTx(tx, referral.id, ['pending'], now)) ?? referral;
   }
 
-  /** When a referral is screened: at once, or when the friend confirms their email. */
-  const screensAtOnce = (referred: Pick<User, 'emailVerifiedAt'>) => config.creditOn === 'signup' || referred.emailVerifiedAt !== null;
+  /** When a referral is screened: at once, when the friend confirms their email, or when the host reports their conversion. */
+  const screensAtOnce = (referred: Pick<User, 'emailVerifiedAt' | 'convertedAt'>) =>
+    config.creditOn === 'signup' ||
+    (config.creditOn === 'verified' && referred.emailVerifiedAt !== null) ||
+    (config.creditOn === 'conversion' && referred.convertedAt !== null);
 
   return {
     /**
@@ -80,7 +97,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
       tx: Tx,
       input: {
         referrerId: number;
-        referred: Pick<User, 'id' | 'email' | 'emailVerifiedAt'>;
+        referred: Pick<User, 'id' | 'email' | 'emailVerifiedAt' | 'convertedAt'>;
         source: Referral['source'];
         client: { networkHash: string | null; deviceHash: string | null };
         now: Date;
@@ -96,16 +113,24 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
         emailAliasHash: hash('email', canonicalEmail(input.referred.email)),
         createdAt: input.now,
       });
+      await emitInTx(tx, 'referral.created', referral, input.now);
       return screensAtOnce(input.referred) ? settleInTx(tx, referral, input.now) : referral;
     },
 
-    /**
-     * The referred person confirmed their email: their pending referral is screened now.
-     * CREDIT_ON=conversion waits for the integration API's conversion report; until that
-     * API exists it settles here too, like `verified`.
-     */
+    /** The referred person confirmed their email: under CREDIT_ON=verified their pending referral is screened now. */
     async onEmailVerifiedInTx(tx: Tx, userId: number, now: Date): Promise<Referral | null> {
-      if (config.creditOn === 'signup') return null;
+      if (config.creditOn !== 'verified') return null;
+      const pending = await pendingReferralOfInTx(tx, userId);
+      return pending ? settleInTx(tx, pending, now) : null;
+    },
+
+    /**
+     * The host product reported the referred person's qualifying action (a purchase, an
+     * activation): under CREDIT_ON=conversion their pending referral is screened now. The
+     * host vouches for the person, so a confirmed email is not asked for as well.
+     */
+    async onConvertedInTx(tx: Tx, userId: number, now: Date): Promise<Referral | null> {
+      if (config.creditOn !== 'conversion') return null;
       const pending = await pendingReferralOfInTx(tx, userId);
       return pending ? settleInTx(tx, pending, now) : null;
     },
@@ -128,6 +153,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
     async rejectInTx(tx: Tx, id: number, now: Date): Promise<Referral> {
       const rejected = await rejectInTx(tx, id, now);
       if (!rejected) throw new AppError(409, 'This referral is not waiting for review.', { code: 'not_held' });
+      await emitInTx(tx, 'referral.rejected', rejected, now);
       return rejected;
     },
 
@@ -135,6 +161,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
     async revokeInTx(tx: Tx, id: number, now: Date): Promise<{ referral: Referral; rewardsWithdrawn: number }> {
       const referral = await revokeInTx(tx, id, now);
       if (!referral) throw new AppError(409, 'Only a credited referral can be revoked.', { code: 'not_credited' });
+      await emitInTx(tx, 'referral.revoked', referral, now);
       return { referral, rewardsWithdrawn: await rewards.onRevokedInTx(tx, referral.referrerId) };
     },
 

@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, gt, gte, lte, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
 import { prepared, rows } from '../../db/sql.js';
 import { DAY_MS } from '../../clock.js';
-import { appState, referralClicks, referralDays, referrals, scoreCounts, users } from '../../db/schema.js';
+import { appState, referralClicks, referralDays, referrals, scoreCounts, users, type Referral } from '../../db/schema.js';
 
 export const REFERRER_INACTIVE = 'That referral code belongs to an account that is no longer active.';
 
@@ -226,6 +226,25 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
     },
 
     /** True when `userId` sits anywhere above `referrerId` in the referral chain (a cycle). */
+    byId: async (id: number): Promise<Referral | undefined> => (await db.select().from(referrals).where(eq(referrals.id, id)).limit(1))[0],
+    ofReferred: async (userId: number): Promise<Referral | undefined> =>
+      (await db.select().from(referrals).where(eq(referrals.referredUserId, userId)).limit(1))[0],
+
+    /** Referrals in id order after `afterId`, optionally of one status or referrer: the API's cursor pages. */
+    list: (filter: { status?: Referral['status'] | undefined; referrerId?: number | undefined; afterId: number; limit: number }): Promise<Referral[]> =>
+      db
+        .select()
+        .from(referrals)
+        .where(
+          and(
+            gt(referrals.id, filter.afterId),
+            filter.status ? eq(referrals.status, filter.status) : undefined,
+            filter.referrerId !== undefined ? eq(referrals.referrerId, filter.referrerId) : undefined,
+          ),
+        )
+        .orderBy(asc(referrals.id))
+        .limit(filter.limit),
+
     async isAncestor(userId: number, referrerId: number): Promise<boolean> {
       const [row] = await rows<{ found: number }>(
         db,

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
 import type { Database } from '../../db/database.js';
-import type { User } from '../../db/schema.js';
+import type { Referral, User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { UserRepository } from '../users/users.repository.js';
 import type { Leaderboard } from './leaderboard.js';
@@ -80,6 +80,20 @@ export function createReferralService(deps: ReferralServiceDeps) {
     return { referrerName: referrer.name, status: referral.status };
   }
 
+  /**
+   * The host product reports the referred person's qualifying action. The first report
+   * counts and sets `converted_at`; under CREDIT_ON=conversion it screens and settles their
+   * pending referral in the same transaction. Any later report changes nothing.
+   */
+  async function recordConversion(user: User): Promise<{ convertedAt: Date; referral: Referral | null }> {
+    const now = clock.now();
+    await database.transaction(async (tx) => {
+      if (await users.markConvertedInTx(tx, user.id, now)) await lifecycle.onConvertedInTx(tx, user.id, now);
+    });
+    const [fresh, referral] = await Promise.all([users.findById(user.id), referrals.ofReferred(user.id)]);
+    return { convertedAt: fresh?.convertedAt ?? now, referral: referral ?? null };
+  }
+
   /** Everything the dashboard shows about a user's referrals. */
   async function dashboardStats(user: User) {
     const days = lastDays(clock.now(), 30);
@@ -102,7 +116,7 @@ export function createReferralService(deps: ReferralServiceDeps) {
     };
   }
 
-  return { recordClick, canApply, applyCode, dashboardStats };
+  return { recordClick, canApply, applyCode, recordConversion, dashboardStats };
 }
 
 export type ReferralService = ReturnType<typeof createReferralService>;

@@ -111,10 +111,13 @@ export function createRewardsRepository(db: Db) {
           .limit(1)
       )[0],
 
-    referralsCountInTx: async (tx: Tx, userId: number): Promise<{ count: number; name: string; email: string; emailVerifiedAt: Date | null } | undefined> =>
+    referralsCountInTx: async (
+      tx: Tx,
+      userId: number,
+    ): Promise<{ id: number; count: number; name: string; email: string; emailVerifiedAt: Date | null } | undefined> =>
       (
         await tx
-          .select({ count: users.referralsCount, name: users.name, email: users.email, emailVerifiedAt: users.emailVerifiedAt })
+          .select({ id: users.id, count: users.referralsCount, name: users.name, email: users.email, emailVerifiedAt: users.emailVerifiedAt })
           .from(users)
           .where(eq(users.id, userId))
           .limit(1)

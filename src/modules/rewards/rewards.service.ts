@@ -10,8 +10,8 @@ export const THRESHOLD_TAKEN = 'Another tier already uses this threshold.';
 export interface RewardsServiceDeps {
   repo: RewardsRepository;
   clock: Clock;
-  /** Queues the "reward earned" email inside the credit's transaction. */
-  onAwarded?: (tx: Tx, user: { name: string; email: string; emailVerifiedAt: Date | null }, tier: RewardTier, now: Date) => Promise<void>;
+  /** Queues the "reward earned" email and webhook inside the credit's transaction. */
+  onAwarded?: (tx: Tx, user: { id: number; name: string; email: string; emailVerifiedAt: Date | null }, tier: RewardTier, now: Date) => Promise<void>;
 }
 
 export function createRewardsService(deps: RewardsServiceDeps) {

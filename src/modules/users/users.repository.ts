@@ -1,7 +1,8 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
 import { prepared } from '../../db/sql.js';
-import { sessions, users, userTokens, type NewUser, type TokenPurpose, type User } from '../../db/schema.js';
+import { NO_PASSWORD } from './users.constants.js';
+import { referrals, sessions, users, userSignals, userTokens, type NewUser, type TokenPurpose, type User } from '../../db/schema.js';
 
 /**
  * Data access for accounts: Drizzle in, plain rows out. Knows nothing of HTTP, opens no
@@ -81,6 +82,44 @@ export function createUserRepository(db: Db) {
 
     setPasswordInTx: async (tx: Tx, id: number, passwordHash: string): Promise<User> =>
       (await tx.update(users).set({ passwordHash }).where(eq(users.id, id)).returning())[0]!,
+
+    /** Records the host product's conversion report once: false when it already was. */
+    markConvertedInTx: async (tx: Tx, id: number, now: Date): Promise<boolean> =>
+      (
+        await tx
+          .update(users)
+          .set({ convertedAt: now })
+          .where(and(eq(users.id, id), isNull(users.convertedAt)))
+          .returning({ id: users.id })
+      ).length === 1,
+
+    /**
+     * Pseudonymises an account: no name, no address, no usable password, off the
+     * leaderboard (disabled), with its tokens and sign-in signals gone. The row stays, so
+     * the referrals it made and received keep their history and nobody's count changes.
+     * The address is freed for a new sign-up. False when it was already deleted.
+     */
+    async pseudonymiseInTx(tx: Tx, id: number, now: Date): Promise<boolean> {
+      const changed = await tx
+        .update(users)
+        .set({
+          name: 'Deleted user',
+          email: '',
+          emailNormalized: `deleted:${id}`,
+          passwordHash: NO_PASSWORD,
+          status: 'disabled',
+          notifyReferrals: false,
+          deletedAt: now,
+        })
+        .where(and(eq(users.id, id), isNull(users.deletedAt)))
+        .returning({ id: users.id });
+      if (changed.length === 0) return false;
+      await tx.update(referrals).set({ referredEmail: '' }).where(eq(referrals.referredUserId, id));
+      await tx.delete(userTokens).where(eq(userTokens.userId, id));
+      await tx.delete(userSignals).where(eq(userSignals.userId, id));
+      await tx.delete(sessions).where(eq(sessions.userId, id));
+      return true;
+    },
 
     deleteSessionsInTx: async (tx: Tx, userId: number): Promise<void> => {
       await tx.delete(sessions).where(eq(sessions.userId, userId));
