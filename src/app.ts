@@ -149,10 +149,12 @@ export function createApp(deps: AppDeps): App {
   const home = createHomeController({ database, leaderboard, pageCache });
 
   const apiKeys = createApiKeyService({ database, repo: createApiKeyRepository(db), clock });
-  const operations = integrationOperations(
-    createIntegrationService({ config, auth, referrals, admin: adminService, leaderboard, users, referralRepo }),
-  );
-  const apiController = createApiController({ keys: apiKeys, document: buildOpenApiDocument(operations, config.baseUrl), ratePerMinute: config.apiRatePerMinute });
+  const operations = integrationOperations(createIntegrationService({ config, auth, referrals, admin: adminService, leaderboard, users, referralRepo }));
+  const apiController = createApiController({
+    keys: apiKeys,
+    document: buildOpenApiDocument(operations, config.baseUrl),
+    ratePerMinute: config.apiRatePerMinute,
+  });
 
   const assets = createAssets();
   setUpViews(app, config, assets);
@@ -170,7 +172,7 @@ export function createApp(deps: AppDeps): App {
       operations,
       keys: apiKeys,
       limiter: limits.apiKey,
-      idempotency: createIdempotency({ database, repo: createIdempotencyRepository(db), clock }),
+      idempotency: createIdempotency({ database, repo: createIdempotencyRepository(), clock }),
       getOpenApi: apiController.getOpenApi,
       getReference: apiController.getReference,
     }),

@@ -141,7 +141,7 @@ export function createRateLimits(database: AppDatabase, config: Config): RateLim
     deepPageIp: make('deep-page-ip', r.deepPagePerIp, 60),
     apiKey: r.enabled
       ? meteredLimiter(database, 'api-key', config.apiRatePerMinute, 60)
-      : { take: async () => ({ allowed: true, limit: config.apiRatePerMinute, remaining: config.apiRatePerMinute, resetSec: 60, windowSec: 60 }) },
+      : { take: () => Promise.resolve({ allowed: true, limit: config.apiRatePerMinute, remaining: config.apiRatePerMinute, resetSec: 60, windowSec: 60 }) },
     prune: (now) => pruneRateLimits(database, now),
   };
 }

@@ -34,7 +34,9 @@ export function setUpSession(app: Express, config: Config, store: SessionStore):
     },
   });
   app.use((req, res, next) => {
-    const anonymousRead = (req.method === 'GET' || req.method === 'HEAD') && !(req.headers.cookie ?? '').includes(cookiePrefix);
+    // Opening a login link is the one GET that logs someone in.
+    const anonymousRead =
+      (req.method === 'GET' || req.method === 'HEAD') && !(req.headers.cookie ?? '').includes(cookiePrefix) && !req.path.startsWith('/auth/link/');
     if (anonymousRead) return next();
     middleware(req, res, next);
   });

@@ -18,8 +18,9 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): Pars
   if (result.success) return { ok: true, data: result.data };
   const errors: FieldErrors = {};
   for (const issue of result.error.issues) {
-    const key = String(issue.path[0] ?? 'form');
-    errors[key] ??= issue.message;
+    // A strict object names the fields it does not know: each is an error of its own.
+    const keys = issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : [String(issue.path[0] ?? 'form')];
+    for (const key of keys) errors[key] ??= issue.code === 'unrecognized_keys' ? `Unknown field “${key}”.` : issue.message;
   }
   return { ok: false, errors };
 }

@@ -1,7 +1,7 @@
-import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import type { Operation } from './api.operations.js';
-import { Problem } from './api.schemas.js';
+import { EmptyBody, Problem } from './api.schemas.js';
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is malformed: see `errors` for each field.',
@@ -46,14 +46,17 @@ export function buildOpenApiDocument(operations: readonly Operation[], baseUrl: 
         params: o.params as z.ZodObject | undefined,
         query: o.query as z.ZodObject | undefined,
         headers: o.method === 'post' ? z.object({ 'Idempotency-Key': idempotencyKey }) : undefined,
-        body: o.body ? { required: o.method === 'post' && o.operationId !== 'createLoginLink', content: { 'application/json': { schema: o.body } } } : undefined,
+        // Bodyless actions accept `{}` or nothing.
+        body: o.body ? { required: o.body !== EmptyBody, content: { 'application/json': { schema: o.body } } } : undefined,
       },
-      responses: Object.fromEntries([
-        ...Object.entries(o.responses).map(([status, r]) => [
+      responses: Object.fromEntries<ResponseConfig>([
+        ...Object.entries(o.responses).map(([status, r]): [string, ResponseConfig] => [
           status,
           { description: r.description, ...(r.schema ? { content: { 'application/json': { schema: r.schema } } } : {}) },
         ]),
-        ...statuses.sort().map((status) => [String(status), { description: ERROR_DESCRIPTIONS[status] ?? 'Error.', content: problem }]),
+        ...statuses
+          .sort()
+          .map((status): [string, ResponseConfig] => [String(status), { description: ERROR_DESCRIPTIONS[status] ?? 'Error.', content: problem }]),
       ]),
     });
   }

@@ -38,7 +38,7 @@ export interface Operation {
   handle(input: { params: never; query: never; body: never; apiKey: ApiKey }): Promise<{ status: number; body?: unknown }>;
 }
 
-/** Typed against its own schemas, stored loosely in the table. */
+/** Checks each handler against its own schemas; the table holds them loosely (method parameters are bivariant). */
 function op<P extends Schema, Q extends Schema, B extends Schema>(
   o: Omit<Operation, 'handle' | 'params' | 'query' | 'body'> & {
     params?: P;
@@ -47,7 +47,7 @@ function op<P extends Schema, Q extends Schema, B extends Schema>(
     handle(input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; apiKey: ApiKey }): Promise<{ status: number; body?: unknown }>;
   },
 ): Operation {
-  return o as unknown as Operation;
+  return o;
 }
 
 /**

@@ -55,7 +55,8 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Router {
     res.locals.apiKey = key;
     const quota = await deps.limiter.take(String(key.id));
     setQuotaHeaders(res, quota);
-    if (!quota.allowed) throw new AppError(429, `This key has used its ${quota.limit} requests for this minute.`, { code: 'rate_limited', retryAfterSec: quota.resetSec });
+    if (!quota.allowed)
+      throw new AppError(429, `This key has used its ${quota.limit} requests for this minute.`, { code: 'rate_limited', retryAfterSec: quota.resetSec });
     next();
   };
 
@@ -81,7 +82,8 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Router {
         res.status(claim.statusCode).type('application/json').send(claim.body);
         return;
       }
-      if (claim.kind === 'running') throw new AppError(409, 'A request with this Idempotency-Key is still being processed.', { code: 'idempotency_in_progress' });
+      if (claim.kind === 'running')
+        throw new AppError(409, 'A request with this Idempotency-Key is still being processed.', { code: 'idempotency_in_progress' });
       if (claim.kind === 'mismatch') {
         throw new AppError(422, 'This Idempotency-Key was used with a different request.', { code: 'idempotency_key_reused' });
       }

@@ -49,7 +49,8 @@ export function createIntegrationService(deps: IntegrationDeps) {
   function afterIdOf(cursor: string | undefined): number {
     if (cursor === undefined) return 0;
     const match = /^r([1-9]\d{0,9})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'));
-    if (!match || Buffer.from(`r${match[1]}`).toString('base64url') !== cursor) throw badRequest('The cursor is not one this API gave out.', 'cursor', 'bad_cursor');
+    if (!match || Buffer.from(`r${match[1]}`).toString('base64url') !== cursor)
+      throw badRequest('The cursor is not one this API gave out.', 'cursor', 'bad_cursor');
     return Number(match[1]);
   }
 

@@ -1,16 +1,12 @@
 import { and, eq, lt, lte } from 'drizzle-orm';
-import type { Db, Tx } from '../../db/client.js';
+import type { Tx } from '../../db/client.js';
 import { deleteInBatches, type Database } from '../../db/database.js';
 import { apiIdempotency } from '../../db/schema.js';
 
-export type IdempotencyClaim =
-  | { kind: 'new'; id: number }
-  | { kind: 'replay'; statusCode: number; body: string }
-  | { kind: 'running' }
-  | { kind: 'mismatch' };
+export type IdempotencyClaim = { kind: 'new'; id: number } | { kind: 'replay'; statusCode: number; body: string } | { kind: 'running' } | { kind: 'mismatch' };
 
 /** The first answer to each Idempotency-Key of an API key (see the table's comment). */
-export function createIdempotencyRepository(db: Db) {
+export function createIdempotencyRepository() {
   return {
     /**
      * Claims the key for this request, or says what became of the request that claimed it

@@ -16,9 +16,7 @@ export function createIdempotency(deps: { database: Database; repo: IdempotencyR
         .update(`${request.method} ${request.path}\n${JSON.stringify(request.body ?? {})}`)
         .digest('base64url');
       const now = clock.now();
-      return database.transaction((tx) =>
-        repo.claimInTx(tx, { apiKeyId, key, fingerprint, now, expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS) }),
-      );
+      return database.transaction((tx) => repo.claimInTx(tx, { apiKeyId, key, fingerprint, now, expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS) }));
     },
     finish: (id: number, statusCode: number, body: string) => database.transaction((tx) => repo.finishInTx(tx, id, statusCode, body)),
     release: (id: number) => database.transaction((tx) => repo.releaseInTx(tx, id)),

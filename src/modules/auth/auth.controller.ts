@@ -215,5 +215,19 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     res.redirect(303, '/dashboard');
   };
 
-  return { getVerify, getLoginLink, postVerifyResend, getSignup, postSignup, getSignupSuccess, getLogin, postLogin, postLogout, getForgot, postForgot, getReset, postReset };
+  return {
+    getVerify,
+    getLoginLink,
+    postVerifyResend,
+    getSignup,
+    postSignup,
+    getSignupSuccess,
+    getLogin,
+    postLogin,
+    postLogout,
+    getForgot,
+    postForgot,
+    getReset,
+    postReset,
+  };
 }

@@ -135,7 +135,10 @@ export function createAuthService(deps: AuthServiceDeps) {
    * without a password (they log in through login links, or set one by password reset).
    * `created` tells which; two simultaneous calls for one email create one participant.
    */
-  async function enrol(input: { email: string; name: string; referral_code?: string | null | undefined }, client: ClientContext = {}): Promise<{ user: User; created: boolean }> {
+  async function enrol(
+    input: { email: string; name: string; referral_code?: string | null | undefined },
+    client: ClientContext = {},
+  ): Promise<{ user: User; created: boolean }> {
     const existing = await users.findByEmail(normalizeEmail(input.email));
     if (existing) return { user: existing, created: false };
     const referrer = await referrerOf(input.referral_code);
@@ -292,7 +295,21 @@ export function createAuthService(deps: AuthServiceDeps) {
     await database.transaction((tx) => users.setNotifyReferralsInTx(tx, userId, on));
   }
 
-  return { signup, enrol, createLoginLink, useLoginLink, markEmailVerified, deleteAccount, login, setNotifyReferrals, verifyEmail, resendVerification, requestPasswordReset, isResetTokenValid, resetPassword };
+  return {
+    signup,
+    enrol,
+    createLoginLink,
+    useLoginLink,
+    markEmailVerified,
+    deleteAccount,
+    login,
+    setNotifyReferrals,
+    verifyEmail,
+    resendVerification,
+    requestPasswordReset,
+    isResetTokenValid,
+    resetPassword,
+  };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
