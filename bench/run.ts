@@ -7,19 +7,22 @@
  * of runs taken back to back do. Writes BENCHMARKS.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { Webhook } from 'standardwebhooks';
 import { freePort } from '../test/helpers/net.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = path.join(root, 'bench/.data');
 const quick = process.argv.includes('--quick');
 const reuse = process.argv.includes('--reuse');
-// --only=cached,scale,top,signups,screen,around,login,latency runs a subset (for investigating one number).
+// --only=cached,scale,top,signups,screen,around,login,latency,api,webhooks runs a subset (for investigating one number).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice(7)
@@ -239,6 +242,44 @@ async function firstRow<T>(target: Target, text: string): Promise<T> {
   }
 }
 
+/** One write statement on either engine (`?` placeholders). */
+async function execute(target: Target, text: string, params: unknown[] = []): Promise<void> {
+  if (target.url) {
+    const client = new pg.Client({ connectionString: target.url });
+    await client.connect();
+    try {
+      let n = 0;
+      await client.query(
+        text.replace(/\?/g, () => `$${++n}`),
+        params,
+      );
+    } finally {
+      await client.end();
+    }
+    return;
+  }
+  const db = new Database(target.file);
+  try {
+    db.prepare(text).run(...params);
+  } finally {
+    db.close();
+  }
+}
+
+/** An integration API key of this scope, stored as the admin page stores one (its SHA-256). */
+async function apiKeyFor(target: Target, scope: 'read' | 'write'): Promise<string> {
+  const key = `rk_${crypto.randomBytes(32).toString('base64url')}`;
+  const hash = crypto.createHash('sha256').update(key).digest('hex');
+  await execute(target, 'insert into api_keys (name, scope, key_hash, prefix, created_at) values (?, ?, ?, ?, ?)', [
+    `bench ${scope}`,
+    scope,
+    hash,
+    key.slice(0, 10),
+    Date.now(),
+  ]);
+  return key;
+}
+
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
@@ -282,6 +323,7 @@ async function main() {
     const large = await seed(LARGE, engine);
     const before = rows.length;
     await measureEngine(small, large, rows);
+    await measureIntegration(small, large, rows);
     for (const r of rows.slice(before)) r.engine = engine === 'sqlite' ? 'SQLite' : 'PostgreSQL';
   }
   report(rows, started);
@@ -567,9 +609,94 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
   }
 }
 
+/** The integration API's participant read against the same person's HTML dashboard, and webhook fan-out. */
+async function measureIntegration(small: Target, large: Target, rows: Row[]): Promise<void> {
+  if (want('api')) {
+    // Rate limits on, with a budget the load cannot reach: the per-key counter write is part of every API request.
+    const app = await startServer(large, { RATE_LIMITS: 'true', RATE_API_PER_MINUTE: '1000000', RATE_LOGIN_PER_EMAIL_IP: '1000' });
+    const key = await apiKeyFor(large, 'read');
+    const user = await midRanked(large);
+    const { id } = await firstRow<{ id: number }>(large, `select id from users where email = '${user.email}'`);
+    const cookie = await sessionFor(app.base, user.email);
+    const [apiRuns, dashRuns] = await sideBySide(
+      () => get(app.base, `/api/v1/participants/${id}`, 16, { authorization: `Bearer ${key}` }),
+      () => get(app.base, '/dashboard', 16, { cookie }),
+    );
+    checkStatuses('api participant', [...apiRuns, ...dashRuns], '200');
+    const ratio = mean(apiRuns.map((r) => r.perSecond)) / mean(dashRuns.map((r) => r.perSecond));
+    rows.push({
+      metric: 'API `GET /api/v1/participants/:id` ÷ the same person’s HTML dashboard',
+      detail: `${mean(apiRuns.map((r) => r.perSecond)).toFixed(0)} vs ${mean(dashRuns.map((r) => r.perSecond)).toFixed(0)} req/s (rank #${user.rank.toLocaleString('en-US')}, ${LARGE.toLocaleString('en-US')} users, per-key limit counted)`,
+      ratio,
+      target: '≥ 0.8',
+      pass: ratio >= 0.8,
+    });
+    await app.stop();
+  }
+
+  if (want('webhooks')) {
+    const EVENTS = quick ? 1_000 : 10_000;
+    const secret = `whsec_${crypto.randomBytes(32).toString('base64')}`;
+    const verifier = new Webhook(secret);
+    const seen = new Set<string>();
+    let badSignatures = 0;
+    let allIn: () => void = () => {};
+    const done = new Promise<void>((resolve) => (allIn = resolve));
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+        try {
+          verifier.verify(Buffer.concat(chunks).toString('utf8'), headers);
+        } catch {
+          badSignatures += 1;
+        }
+        seen.add(headers['webhook-id']!);
+        res.writeHead(204).end();
+        if (seen.size === EVENTS) allIn();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+    await execute(small, "insert into webhook_endpoints (url, events, secret, status, created_at) values (?, ',participant.created,', ?, 'active', ?)", [
+      url,
+      secret,
+      Date.now(),
+    ]);
+    const app = await startServer(small, { WEBHOOK_ALLOW_PRIVATE: 'true' });
+    // The burst is written through the app's own fan-out, in another process, while the
+    // server's deliverer drains the outbox alongside.
+    const started = Date.now();
+    const emitted = JSON.parse(await run(CLIENT_CORE, ['--import', 'tsx', 'bench/emit.ts', small.url ?? small.file, String(EVENTS)])) as { ms: number };
+    const written = emitted.ms / 1000;
+    const timeout = setTimeout(allIn, 5 * 60_000);
+    await done;
+    clearTimeout(timeout);
+    const drained = (Date.now() - started) / 1000;
+    await app.stop();
+    receiver.close();
+    await execute(small, 'delete from webhook_endpoints where url = ?', [url]);
+    if (seen.size !== EVENTS || badSignatures > 0) throw new Error(`webhooks: ${seen.size} of ${EVENTS} received, ${badSignatures} bad signatures`);
+    rows.push({
+      metric: `Webhook fan-out: ${EVENTS.toLocaleString('en-US')} events to a local receiver (s)`,
+      detail: `all delivered ${drained.toFixed(1)} s after the burst began (writing it took ${written.toFixed(1)} s); every signature verified by \`standardwebhooks\`, each webhook-id once`,
+      ratio: drained,
+      target: '< 60 s',
+      pass: drained < 60,
+    });
+  }
+}
+
 function report(rows: Row[], started: number): void {
   const cell = (r: Row) =>
-    r.metric.startsWith('RSS') ? `${r.ratio.toFixed(0)} MB` : r.metric.endsWith('(ms)') ? `${r.ratio.toFixed(3)} ms` : r.ratio.toFixed(2);
+    r.metric.startsWith('RSS')
+      ? `${r.ratio.toFixed(0)} MB`
+      : r.metric.endsWith('(ms)')
+        ? `${r.ratio.toFixed(3)} ms`
+        : r.metric.endsWith('(s)')
+          ? `${r.ratio.toFixed(1)} s`
+          : r.ratio.toFixed(2);
   const table = [
     '| Engine | Measure | Measured | Ratio | Target | Met |',
     '|---|---|---|---|---|---|',

@@ -534,3 +534,46 @@ describe('earned credit on a phone', () => {
     await referrer.context.close();
   });
 });
+
+describe('the integration API', () => {
+  it('an operator makes a key on a phone; a product participant opens their login link on a phone', async () => {
+    const admin = await newPage(browser, PHONE);
+    // The admin pages journey above made the admin account.
+    await logInInBrowser(admin.page, base, ADMIN_EMAIL);
+    await admin.page.goto(`${base}/admin/api-keys`);
+    await expectHealthyPage(admin.page, admin.problems, 'phone api keys');
+    await admin.page.getByLabel('Name (what uses it)').fill('Shop backend');
+    await admin.page.getByLabel('Write: every route').check();
+    await admin.page.getByRole('button', { name: 'Create key' }).click();
+    const key = await admin.page.getByLabel('The write key').inputValue();
+    expect(key).toMatch(/^rk_[A-Za-z0-9_-]{43}$/);
+    await expectHealthyPage(admin.page, admin.problems, 'phone api key created');
+    await screenshot(admin.page, 'phone-admin-api-key');
+    await admin.context.close();
+
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const created = await fetch(`${base}/api/v1/participants`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ email: 'shopper@e2e.test', name: 'Sam Shopper' }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    const link = (await (await fetch(`${base}/api/v1/participants/${id}/login-links`, { method: 'POST', headers })).json()) as { url: string };
+
+    const shopper = await newPage(browser, PHONE);
+    await shopper.page.goto(link.url);
+    expect(new URL(shopper.page.url()).pathname).toBe('/dashboard');
+    await expect(shopper.page.getByText('Sam Shopper').first().isVisible()).resolves.toBe(true);
+    await expectHealthyPage(shopper.page, shopper.problems, 'phone dashboard from a login link');
+    await shopper.page.goto(link.url);
+    await expect(shopper.page.getByRole('heading', { name: 'This login link no longer works' }).isVisible()).resolves.toBe(true);
+    await shopper.context.close();
+
+    const docs = await newPage(browser, DESKTOP);
+    await docs.page.goto(`${base}/api/v1/docs`);
+    await expect(docs.page.getByRole('heading', { name: 'POST /participants', exact: true }).isVisible()).resolves.toBe(true);
+    await expectHealthyPage(docs.page, docs.problems, 'api reference');
+    await docs.context.close();
+  });
+});

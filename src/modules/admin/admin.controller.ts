@@ -17,6 +17,19 @@ function pages(total: number, page: number) {
   return { page, totalPages, total, offset: (page - 1) * PAGE_SIZE };
 }
 
+/** Who acted when no admin did: a program through an API key, the webhook deliverer, or the command line. */
+function actorWithoutUser(action: string, details: string): string {
+  let apiKeyId: unknown;
+  try {
+    apiKeyId = (JSON.parse(details) as { apiKeyId?: unknown }).apiKeyId;
+  } catch {
+    apiKeyId = undefined;
+  }
+  if (typeof apiKeyId === 'number') return `API key ${apiKeyId}`;
+  if (action.startsWith('webhook.auto_')) return 'webhook deliverer';
+  return 'command line';
+}
+
 /** A malformed or unknown id is simply "not found". */
 function idOf(req: Request): number {
   const parsed = parseInput(IdParamSchema, req.params);
@@ -162,7 +175,8 @@ export function createAdminController(deps: { service: AdminService }) {
   const getAudit: RequestHandler = async (req, res) => {
     const query = parseOrThrow(PageQuerySchema, req.query);
     const result = await service.auditPage((query.page - 1) * PAGE_SIZE, PAGE_SIZE);
-    res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows: result.rows, pager: pages(result.total, query.page) });
+    const rows = result.rows.map((r) => ({ ...r, via: r.actorId ? null : actorWithoutUser(r.action, r.details) }));
+    res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows, pager: pages(result.total, query.page) });
   };
 
   const exportUsers: RequestHandler = (_req, res) =>

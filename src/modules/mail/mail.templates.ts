@@ -10,6 +10,7 @@ export interface MailData {
   password_reset: { name: string; resetUrl: string; expiresMinutes: number; forgotUrl: string };
   password_changed: { name: string; forgotUrl: string; changedAt: string };
   reward_earned: { name: string; rewardName: string; rewardDescription: string; threshold: number; dashboardUrl: string };
+  webhook_disabled: { name: string; url: string; failingSince: string; lastError: string; endpointUrl: string };
 }
 export type MailKind = keyof MailData;
 
@@ -26,6 +27,7 @@ const subjects: { [K in MailKind]: (d: MailData[K]) => string } = {
   password_reset: () => 'Reset your password',
   password_changed: () => 'Your password was changed',
   reward_earned: (d) => `You earned a reward: ${d.rewardName}`,
+  webhook_disabled: () => 'A webhook endpoint was disabled',
 };
 
 /**

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Config } from '../../config.js';
 import type { Tx } from '../../db/client.js';
 import { users, type Referral, type User } from '../../db/schema.js';
@@ -98,6 +98,24 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
         dashboardUrl: url('/dashboard'),
       });
       await queueInTx(tx, mail, now);
+    },
+
+    /** Tells every active admin that a webhook endpoint was disabled, in the transaction that disabled it. */
+    async webhookDisabled(tx: Tx, endpoint: { id: number; url: string; failingSince: Date; lastError: string }, now: Date): Promise<void> {
+      const admins = await tx
+        .select()
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.status, 'active')));
+      for (const admin of admins) {
+        const mail = prepare('webhook_disabled', admin, {
+          name: admin.name,
+          url: endpoint.url,
+          failingSince: `${endpoint.failingSince.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+          lastError: endpoint.lastError.slice(0, 200),
+          endpointUrl: url(`/admin/webhooks/${endpoint.id}`),
+        });
+        await queueInTx(tx, mail, now);
+      }
     },
   };
 }
