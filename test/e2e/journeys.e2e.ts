@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import { Webhook } from 'standardwebhooks';
 import type { Browser, BrowserContextOptions } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../helpers/server.js';
@@ -28,7 +30,8 @@ const smtp = new TestSmtpServer();
 
 beforeAll(async () => {
   await smtp.start();
-  server = await startAppServer({ SMTP_URL: smtp.url, ADMIN_EMAILS: ADMIN_EMAIL });
+  // Webhooks go to a receiver in this process, on loopback.
+  server = await startAppServer({ SMTP_URL: smtp.url, ADMIN_EMAILS: ADMIN_EMAIL, WEBHOOK_ALLOW_PRIVATE: 'true' });
   base = server.url.replace('127.0.0.1', '127.0.0.1');
   browser = await launchBrowser();
 });
@@ -535,8 +538,24 @@ describe('earned credit on a phone', () => {
   });
 });
 
+/** A webhook receiver on loopback that keeps every delivery. */
+async function startReceiver() {
+  const received: { body: string; headers: Record<string, string> }[] = [];
+  const receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+  return { url, received, close: () => new Promise<void>((resolve) => receiver.close(() => resolve())) };
+}
+
 describe('the integration API', () => {
-  it('an operator makes a key on a phone; a product participant opens their login link on a phone', async () => {
+  it('an operator makes a key and a webhook on a phone; a product participant opens their login link on a phone', async () => {
     const admin = await newPage(browser, PHONE);
     // The admin pages journey above made the admin account.
     await logInInBrowser(admin.page, base, ADMIN_EMAIL);
@@ -549,7 +568,17 @@ describe('the integration API', () => {
     expect(key).toMatch(/^rk_[A-Za-z0-9_-]{43}$/);
     await expectHealthyPage(admin.page, admin.problems, 'phone api key created');
     await screenshot(admin.page, 'phone-admin-api-key');
-    await admin.context.close();
+
+    const receiver = await startReceiver();
+    await admin.page.goto(`${base}/admin/webhooks`);
+    await expectHealthyPage(admin.page, admin.problems, 'phone webhooks');
+    await admin.page.getByLabel('URL that receives the webhooks').fill(receiver.url);
+    await admin.page.getByLabel('participant.created').check();
+    await admin.page.getByRole('button', { name: 'Add endpoint' }).click();
+    await admin.page.waitForURL(/\/admin\/webhooks\/\d+$/);
+    const secret = await admin.page.locator('[data-secret]').textContent();
+    expect(secret).toMatch(/^whsec_/);
+    await expectHealthyPage(admin.page, admin.problems, 'phone webhook endpoint');
 
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     const created = await fetch(`${base}/api/v1/participants`, {
@@ -559,6 +588,19 @@ describe('the integration API', () => {
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: number };
+
+    // The participant.created webhook arrives, signed with the endpoint's secret, and the
+    // endpoint's page logs the receiver's answer.
+    for (let i = 0; i < 100 && receiver.received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(receiver.received).toHaveLength(1);
+    const event = new Webhook(secret!).verify(receiver.received[0]!.body, receiver.received[0]!.headers) as { type: string; data: { id: number } };
+    expect(event).toMatchObject({ type: 'participant.created', data: { id } });
+    await admin.page.reload();
+    await expect(admin.page.getByRole('cell', { name: '204' }).isVisible()).resolves.toBe(true);
+    await expectHealthyPage(admin.page, admin.problems, 'phone webhook delivery log');
+    await screenshot(admin.page, 'phone-admin-webhook');
+    await admin.context.close();
+    await receiver.close();
     const link = (await (await fetch(`${base}/api/v1/participants/${id}/login-links`, { method: 'POST', headers })).json()) as { url: string };
 
     const shopper = await newPage(browser, PHONE);
