@@ -43,6 +43,9 @@ import { createReferralRepository } from './modules/referral/referral.repository
 import { referralLinkRoutes, referralRoutes } from './modules/referral/referral.routes.js';
 import { createReferralService } from './modules/referral/referral.service.js';
 import { createWebhooks } from './modules/webhooks/webhooks.module.js';
+import { createAccountController } from './modules/account/account.controller.js';
+import { accountRoutes } from './modules/account/account.routes.js';
+import { createAccountService } from './modules/account/account.service.js';
 import { createApiKeyRepository } from './modules/api/api-keys.repository.js';
 import { createApiKeyService } from './modules/api/api-keys.service.js';
 import { createApiController } from './modules/api/api.controller.js';
@@ -124,6 +127,7 @@ export function createApp(deps: AppDeps): App {
   });
   const auth = createAuthService({ database, users, hasher, config, clock, notifications, lifecycle, hash: signalHash, events: webhooks.events });
   const limits = createRateLimits(database, config);
+  const account = createAccountService({ database, users, referrals: referralRepo, rewards: rewardsRepo, hasher, notifications, clock, config });
   const sessionStore = new SessionStore(database, {
     defaultMaxAgeMs: config.sessionMaxAgeMs,
     now: () => clock.now().getTime(),
@@ -149,7 +153,9 @@ export function createApp(deps: AppDeps): App {
   const home = createHomeController({ database, leaderboard, pageCache });
 
   const apiKeys = createApiKeyService({ database, repo: createApiKeyRepository(db), clock });
-  const operations = integrationOperations(createIntegrationService({ config, auth, referrals, admin: adminService, leaderboard, users, referralRepo }));
+  const operations = integrationOperations(
+    createIntegrationService({ config, auth, account, referrals, admin: adminService, leaderboard, users, referralRepo }),
+  );
   const apiController = createApiController({
     keys: apiKeys,
     document: buildOpenApiDocument(operations, config.baseUrl),
@@ -194,6 +200,7 @@ export function createApp(deps: AppDeps): App {
   app.get('/dashboard', requireUser, dashboard.getDashboard);
   app.get('/dashboard/qr.svg', requireUser, dashboard.getQr);
   app.post('/dashboard/settings', requireUser, dashboard.postSettings);
+  app.use('/account', accountRoutes(createAccountController({ account, limits, config })));
   app.use('/referral', referralRoutes(referralController));
   app.use(referralLinkRoutes(referralController));
   app.use('/admin/webhooks', requireAdmin, webhooks.adminRoutes);

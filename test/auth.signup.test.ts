@@ -315,9 +315,9 @@ describe('GET /auth/signup', () => {
     expect(inputValue(res.text, 'referral_code')).toBe('7K3M9PQR');
   });
 
-  it('normalises a lower-case ?ref with a dash before pre-filling it', async () => {
+  it('upper-cases a lower-case ?ref with a dash before pre-filling it', async () => {
     const res = await t.request().get('/auth/signup?ref=7k3m-9pqr');
-    expect(inputValue(res.text, 'referral_code')).toBe('7K3M9PQR');
+    expect(inputValue(res.text, 'referral_code')).toBe('7K3M-9PQR');
   });
 
   it('pre-fills the referral_code field from the ref cookie', async () => {

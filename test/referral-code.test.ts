@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CODE_ALPHABET, CODE_LENGTH, generateReferralCode, normalizeReferralCode, ReferralCodeInputSchema } from '../src/modules/referral/referral-code.js';
+import {
+  CODE_ALPHABET,
+  CODE_LENGTH,
+  codeCandidates,
+  generateReferralCode,
+  normalizeReferralCode,
+  ReferralCodeInputSchema,
+} from '../src/modules/referral/referral-code.js';
 
 describe('referral code alphabet', () => {
   it('is the 32 symbols of Crockford base32, without I, L, O or U', () => {
@@ -78,12 +85,20 @@ describe('ReferralCodeInputSchema', () => {
     expect(ReferralCodeInputSchema.parse(undefined)).toBeNull();
   });
 
-  it('normalises a typed code', () => {
-    expect(ReferralCodeInputSchema.parse('7k3m-9pqr')).toBe('7K3M9PQR');
+  it('keeps a typed code as typed, trimmed and upper-cased: chosen codes may contain dashes', () => {
+    expect(ReferralCodeInputSchema.parse(' 7k3m-9pqr ')).toBe('7K3M-9PQR');
+    expect(ReferralCodeInputSchema.parse('ada-love')).toBe('ADA-LOVE');
+  });
+
+  it('reads a typed code as a chosen code first, then as the generated code it spells', () => {
+    expect(codeCandidates('7k3m-9pqr')).toEqual(['7K3M-9PQR', '7K3M9PQR']);
+    expect(codeCandidates('7K3M9PQR')).toEqual(['7K3M9PQR']);
+    expect(codeCandidates('olga-2024')).toEqual(['OLGA-2024', '01GA2024']);
+    expect(codeCandidates('ab')).toEqual([]);
   });
 
   it('fails with a message for something that cannot be a code', () => {
-    const result = ReferralCodeInputSchema.safeParse('nope');
+    const result = ReferralCodeInputSchema.safeParse('no!');
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.message).toMatch(/referral code/i);
   });

@@ -279,6 +279,8 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
       bar?.increment(referred.length);
     }
     await client.query('alter table users enable trigger user');
+    // What the users triggers would have written row by row: every code, for the alias table.
+    await client.query('insert into referral_codes (code, user_id, created_at) select referral_code, id, created_at from users');
     await client.query(`
       insert into score_counts (score, users)
         select referrals_count, count(*) from users where status = 'active' and referrals_count > 0 group by referrals_count

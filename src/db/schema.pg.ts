@@ -1,5 +1,5 @@
 import { desc, sql } from 'drizzle-orm';
-import { API_SCOPES, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
+import { API_SCOPES, LEADERBOARD_DISPLAYS, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
 import { bigint, boolean, check, customType, index, integer, pgTable, primaryKey, text, uniqueIndex, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 /**
@@ -38,6 +38,8 @@ export const users = pgTable(
     emailVerifiedAt: epochMs('email_verified_at'),
     convertedAt: epochMs('converted_at'),
     deletedAt: epochMs('deleted_at'),
+    leaderboardDisplay: text('leaderboard_display', { enum: LEADERBOARD_DISPLAYS }).notNull().default('name'),
+    codeChangedAt: epochMs('code_changed_at'),
     createdAt: epochMs('created_at').notNull(),
   },
   (t) => [
@@ -50,8 +52,17 @@ export const users = pgTable(
     check('users_role_check', sql`${t.role} in ('user', 'admin')`),
     check('users_status_check', sql`${t.status} in ('active', 'disabled')`),
     check('users_referrals_count_check', sql`${t.referralsCount} >= 0`),
+    check('users_leaderboard_display_check', sql`${t.leaderboardDisplay} in ('name', 'initials', 'anonymous')`),
   ],
 );
+
+export const referralCodes = pgTable('referral_codes', {
+  code: text('code').primaryKey(),
+  userId: integer('user_id')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: epochMs('created_at').notNull(),
+});
 
 /**
  * One row per referred person (referred_user_id is UNIQUE: a person is referred once,
@@ -168,11 +179,12 @@ export const userTokens = pgTable(
     tokenHash: text('token_hash').notNull().unique(),
     expiresAt: epochMs('expires_at').notNull(),
     usedAt: epochMs('used_at'),
+    payload: text('payload'),
     createdAt: epochMs('created_at').notNull(),
   },
   (t) => [
     index('user_tokens_user_purpose_idx').on(t.userId, t.purpose),
-    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify', 'login_link')`),
+    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify', 'login_link', 'email_change')`),
   ],
 );
 

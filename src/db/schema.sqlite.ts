@@ -3,6 +3,9 @@ import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex, type
 
 /** All tables. Columns are snake_case in SQLite and camelCase in TypeScript. */
 
+export const LEADERBOARD_DISPLAYS = ['name', 'initials', 'anonymous'] as const;
+export type LeaderboardDisplay = (typeof LEADERBOARD_DISPLAYS)[number];
+
 export const users = sqliteTable(
   'users',
   {
@@ -29,20 +32,41 @@ export const users = sqliteTable(
     convertedAt: integer('converted_at', { mode: 'timestamp_ms' }),
     /** When the account was pseudonymised (deleted by its owner or through the API). */
     deletedAt: integer('deleted_at', { mode: 'timestamp_ms' }),
+    /** How the public leaderboard shows this person: full name, initials ("Ada L.") or "Anonymous referrer". */
+    leaderboardDisplay: text('leaderboard_display', { enum: LEADERBOARD_DISPLAYS }).notNull().default('name'),
+    /** When the person last chose their own code (once per 30 days). */
+    codeChangedAt: integer('code_changed_at', { mode: 'timestamp_ms' }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [
     index('users_referred_by_idx').on(t.referredById),
     index('users_created_idx').on(t.createdAt),
     // The leaderboard order, only over ranked users: a page is an index range, not a sort.
+    // On SQLite the index also covers name and leaderboard_display (migrations 0008, 0016),
+    // which drizzle-kit cannot express.
     index('users_ranking_idx')
       .on(desc(t.referralsCount), t.lastReferralAt, t.id)
       .where(sql`status = 'active' and referrals_count > 0`),
     check('users_role_check', sql`${t.role} in ('user', 'admin')`),
     check('users_status_check', sql`${t.status} in ('active', 'disabled')`),
     check('users_referrals_count_check', sql`${t.referralsCount} >= 0`),
+    check('users_leaderboard_display_check', sql`${t.leaderboardDisplay} in ('name', 'initials', 'anonymous')`),
   ],
 );
+
+/**
+ * Every code a person has ever had: the current one and every former one. Triggers on
+ * users (migration 0016) add a row when a user is created or changes code, so the primary
+ * key makes a code impossible to take twice, ever, and links already shared with an old
+ * code keep leading to the same person.
+ */
+export const referralCodes = sqliteTable('referral_codes', {
+  code: text('code').primaryKey(),
+  userId: integer('user_id')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+});
 
 export const REFERRAL_STATUSES = ['pending', 'held', 'credited', 'rejected', 'revoked'] as const;
 export const REFERRAL_SOURCES = ['signup', 'applied', 'admin', 'api'] as const;
@@ -146,7 +170,7 @@ export const appState = sqliteTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
-export const TOKEN_PURPOSES = ['password_reset', 'email_verify', 'login_link'] as const;
+export const TOKEN_PURPOSES = ['password_reset', 'email_verify', 'login_link', 'email_change'] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
 
 /**
@@ -165,11 +189,13 @@ export const userTokens = sqliteTable(
     tokenHash: text('token_hash').notNull().unique(),
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
     usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+    /** What the token stands for beyond its owner: the new address of an email change. */
+    payload: text('payload'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [
     index('user_tokens_user_purpose_idx').on(t.userId, t.purpose),
-    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify', 'login_link')`),
+    check('user_tokens_purpose_check', sql`${t.purpose} in ('password_reset', 'email_verify', 'login_link', 'email_change')`),
   ],
 );
 

@@ -32,6 +32,7 @@ export let apiKeys = sqlite.apiKeys;
 export let apiIdempotency = sqlite.apiIdempotency;
 export let webhookEndpoints = sqlite.webhookEndpoints;
 export let webhookDeliveries = sqlite.webhookDeliveries;
+export let referralCodes = sqlite.referralCodes;
 export let engine: Dialect = 'sqlite';
 
 export function useEngine(dialect: Dialect): void {
@@ -55,6 +56,7 @@ export function useEngine(dialect: Dialect): void {
     apiIdempotency,
     webhookEndpoints,
     webhookDeliveries,
+    referralCodes,
   } = t);
   engine = dialect;
 }
@@ -62,10 +64,11 @@ export function useEngine(dialect: Dialect): void {
 /** Every table, for Drizzle's relational helpers (the schema argument of drizzle()). */
 export const tablesOf = (dialect: Dialect) => byEngine[dialect];
 
-export { API_SCOPES, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES, WEBHOOK_EVENTS } from './schema.sqlite.js';
+export { API_SCOPES, LEADERBOARD_DISPLAYS, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES, WEBHOOK_EVENTS } from './schema.sqlite.js';
 export type {
   ApiKey,
   ApiScope,
+  LeaderboardDisplay,
   NewUser,
   OutboxRow,
   Referral,

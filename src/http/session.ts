@@ -1,4 +1,5 @@
-import type { Express, Request } from 'express';
+import type { Express, Request, Response } from 'express';
+import { csrfCookieName } from './csrf.js';
 import session from 'express-session';
 import type { Config } from '../config.js';
 import type { SessionStore } from '../db/session-store.js';
@@ -64,4 +65,15 @@ export const saveSession = promisify('save');
 export async function freshSessionId(req: Request, config: Config): Promise<void> {
   const presented = (req.signedCookies as Record<string, unknown> | undefined)?.[sessionCookieName(config)];
   if (presented === req.sessionID) await regenerateSession(req);
+}
+
+/**
+ * Ends the browser's session: the stored row (when there is one) and both cookies. The
+ * CSRF token was bound to the session that ends, so the next form starts afresh.
+ */
+export async function endSession(req: Request, res: Response, config: Config): Promise<void> {
+  if (req.session) await destroySession(req);
+  const cookie = { path: '/', secure: config.isProduction, httpOnly: true, sameSite: 'lax' } as const;
+  res.clearCookie(sessionCookieName(config), cookie);
+  res.clearCookie(csrfCookieName(config), cookie);
 }

@@ -2,10 +2,10 @@ import type { Request, RequestHandler, Response } from 'express';
 import { barChart } from '../../http/charts.js';
 import { AppError, notFound } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
-import { formValues, parseInput, parseOrThrow } from '../../http/validate.js';
+import { formValues, parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
 import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
-import { IdParamSchema, PageQuerySchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
+import { IdParamSchema, PageQuerySchema, ProfileSchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
 import type { AdminService } from './admin.service.js';
 import { streamCsv } from './csv.js';
 
@@ -61,14 +61,33 @@ export function createAdminController(deps: { service: AdminService }) {
     res.render('admin/users.njk', { title: 'Users', section: 'users', q: query.q, rows: first.rows, pager });
   };
 
-  const getUser: RequestHandler = async (req, res) => {
+  const renderUser = async (req: Request, res: Response, status = 200, errors: FieldErrors = {}, values?: Record<string, string>) => {
     const page = await service.userPage(idOf(req));
-    res.render('admin/user.njk', {
+    res.status(status).render('admin/user.njk', {
       title: page.user.name,
       section: 'users',
       ...page,
+      errors,
+      values: values ?? { name: page.user.name, email: page.user.email },
       isSelf: page.user.id === req.user?.id,
     });
+  };
+
+  const getUser: RequestHandler = (req, res) => renderUser(req, res);
+
+  const postProfile: RequestHandler = async (req, res) => {
+    const id = idOf(req);
+    const values = formValues(req.body, ['name', 'email']);
+    const parsed = parseInput(ProfileSchema, req.body);
+    if (!parsed.ok) return renderUser(req, res, 400, parsed.errors, values);
+    try {
+      await service.editProfile(req.user!, id, parsed.data);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 400 && err.field) return renderUser(req, res, 400, { [err.field]: err.message }, values);
+      throw err;
+    }
+    setFlash(res, 'success', `Saved: ${parsed.data.name}, ${parsed.data.email}.`);
+    res.redirect(303, `/admin/users/${id}`);
   };
 
   const statusAction =
@@ -201,6 +220,7 @@ export function createAdminController(deps: { service: AdminService }) {
     getIndex,
     getUsers,
     getUser,
+    postProfile,
     postDisable: statusAction('disabled'),
     postEnable: statusAction('active'),
     getReferrals,

@@ -130,6 +130,16 @@ export function createAdminRepository(db: Db) {
     },
 
     /** Sets the status; disabling also deletes every session of the user, in the same transaction. */
+    /** A correction by an admin: a changed address is unconfirmed until its owner confirms it. */
+    async setProfileInTx(tx: Tx, user: User, profile: { name: string; email: string }): Promise<void> {
+      const emailNormalized = profile.email.toLowerCase();
+      const emailChanged = emailNormalized !== user.emailNormalized;
+      await tx
+        .update(users)
+        .set({ name: profile.name, email: profile.email, emailNormalized, ...(emailChanged ? { emailVerifiedAt: null } : {}) })
+        .where(eq(users.id, user.id));
+    },
+
     async setStatusInTx(tx: Tx, id: number, status: User['status']): Promise<boolean> {
       const changed = (
         await tx

@@ -9,6 +9,7 @@ export function adminRoutes(c: ReturnType<typeof createAdminController>): Router
   router.get('/', c.getIndex);
   router.get('/users', c.getUsers);
   router.get('/users/:id', c.getUser);
+  router.post('/users/:id/profile', c.postProfile);
   router.post('/users/:id/disable', c.postDisable);
   router.post('/users/:id/enable', c.postEnable);
   router.get('/referrals', c.getReferrals);

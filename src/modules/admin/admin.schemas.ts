@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
 import { REFERRAL_SOURCES, REFERRAL_STATUSES } from '../../db/schema.js';
 
 const pageField = z
@@ -62,3 +63,6 @@ export const ReviewSchema = z.object({
     .transform((ids) => [...new Set(ids)])
     .pipe(z.array(z.number()).min(1, 'Tick at least one referral.')),
 });
+
+/** An admin's correction of a person's name and address: the same rules as sign-up. */
+export const ProfileSchema = z.object({ name: NameSchema, email: EmailSchema });

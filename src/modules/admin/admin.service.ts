@@ -2,6 +2,7 @@ import type { Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
 import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
+import { uniqueViolation } from '../../db/errors.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import type { OutboxRepository } from '../mail/outbox.repository.js';
 import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
@@ -68,6 +69,29 @@ export function createAdminService(deps: AdminServiceDeps) {
         });
       }
     });
+    return target;
+  }
+
+  /** An admin corrects a name or address (audited with both versions); a taken address is a 400 on the field. */
+  async function editProfile(actor: User, id: number, profile: { name: string; email: string }): Promise<User> {
+    const target = await requireUser(id);
+    if (target.deletedAt) throw badRequest('A deleted account cannot be edited.', 'name', 'deleted');
+    try {
+      await database.transaction(async (tx) => {
+        await repo.setProfileInTx(tx, target, profile);
+        await auditInTx(tx, {
+          actorId: actor.id,
+          action: 'user.edit',
+          targetType: 'user',
+          targetId: id,
+          details: { before: { name: target.name, email: target.email }, after: profile },
+          now: clock.now(),
+        });
+      });
+    } catch (err) {
+      if (uniqueViolation(err) === 'users.email_normalized') throw badRequest('Another account uses this email address.', 'email', 'email_in_use');
+      throw err;
+    }
     return target;
   }
 
@@ -189,6 +213,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     listTiers: deps.rewardsRepo.listTiers,
     tierById: deps.rewardsRepo.tierById,
     setStatus,
+    editProfile,
     revokeReferral,
     review,
     reviewOne,

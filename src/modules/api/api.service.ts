@@ -2,6 +2,7 @@ import type { Config } from '../../config.js';
 import type { Referral, User } from '../../db/schema.js';
 import { badRequest, notFound } from '../../errors.js';
 import type { AdminService } from '../admin/admin.service.js';
+import type { AccountService } from '../account/account.service.js';
 import type { AuthService } from '../auth/auth.service.js';
 import { normalizeEmail } from '../auth/auth.schemas.js';
 import type { ClientContext } from '../referral/fraud.js';
@@ -15,6 +16,7 @@ import { participantData } from '../users/users.resources.js';
 export interface IntegrationDeps {
   config: Pick<Config, 'baseUrl'>;
   auth: AuthService;
+  account: AccountService;
   referrals: ReferralService;
   admin: AdminService;
   leaderboard: Leaderboard;
@@ -31,7 +33,7 @@ export const NO_PARTICIPANT = 'No participant with this id.';
  * participant, shapes resources, and pages lists.
  */
 export function createIntegrationService(deps: IntegrationDeps) {
-  const { config, auth, referrals, admin, leaderboard, users, referralRepo } = deps;
+  const { config, auth, account, referrals, admin, leaderboard, users, referralRepo } = deps;
 
   /** A participant by id; deleted accounts are gone for the API. */
   async function participant(id: number): Promise<User> {
@@ -74,7 +76,7 @@ export function createIntegrationService(deps: IntegrationDeps) {
       return { participant_id: id, converted_at: convertedAt.toISOString(), referral: referral ? referralData(referral) : null };
     },
     async remove(id: number): Promise<void> {
-      await auth.deleteAccount(await participant(id));
+      await account.deleteAccount(await participant(id));
     },
     async listReferrals(query: { status?: Referral['status'] | undefined; referrer_id?: number | undefined; cursor?: string | undefined; limit: number }) {
       const rows = await referralRepo.list({ status: query.status, referrerId: query.referrer_id, afterId: afterIdOf(query.cursor), limit: query.limit + 1 });

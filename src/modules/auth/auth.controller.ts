@@ -3,13 +3,13 @@ import type { Config } from '../../config.js';
 import { storageFault } from '../../db/errors.js';
 import type { SessionStore } from '../../db/session-store.js';
 import { AppError } from '../../errors.js';
-import { csrfCookieName, issueCsrfToken } from '../../http/csrf.js';
+import { issueCsrfToken } from '../../http/csrf.js';
 import { clientContext } from '../../http/device.js';
 import { setFlash } from '../../http/flash.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
-import { destroySession, freshSessionId, saveSession, sessionCookieName } from '../../http/session.js';
+import { destroySession, endSession, freshSessionId, saveSession } from '../../http/session.js';
 import { formValues, parseInput, type FieldErrors } from '../../http/validate.js';
-import { normalizeReferralCode } from '../referral/referral-code.js';
+import { typedCode } from '../referral/referral-code.js';
 import { REF_COOKIE } from '../referral/referral.constants.js';
 import { safeNextPath } from '../users/users.middleware.js';
 import { ForgotSchema, LoginSchema, normalizeEmail, ResetSchema, SignupSchema } from './auth.schemas.js';
@@ -42,7 +42,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     const fromQuery = typeof req.query.ref === 'string' ? req.query.ref : undefined;
     const cookie = (req.cookies as Record<string, unknown> | undefined)?.[REF_COOKIE];
     const fromCookie = typeof cookie === 'string' ? cookie : undefined;
-    const code = [fromQuery, fromCookie].map((c) => (c ? normalizeReferralCode(c) : null)).find(Boolean);
+    const code = [fromQuery, fromCookie].map((c) => (c && c.length <= 40 ? typedCode(c) : null)).find(Boolean);
     renderSignup(res, 200, { referral_code: code ?? '' });
   };
 
@@ -126,11 +126,7 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
   };
 
   const postLogout: RequestHandler = async (req, res) => {
-    if (req.session) await destroySession(req);
-    const cookie = { path: '/', secure: config.isProduction, httpOnly: true, sameSite: 'lax' } as const;
-    res.clearCookie(sessionCookieName(config), cookie);
-    // Its CSRF token was bound to the session just destroyed: the next form starts afresh.
-    res.clearCookie(csrfCookieName(config), cookie);
+    await endSession(req, res, config);
     setFlash(res, 'info', 'You are logged out.');
     res.redirect(303, '/');
   };

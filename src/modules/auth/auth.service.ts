@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
@@ -13,8 +12,9 @@ import { recordSignalsInTx } from '../referral/lifecycle.repository.js';
 import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
 import { generateReferralCode, UNKNOWN_CODE } from '../referral/referral-code.js';
 import { REFERRER_INACTIVE } from '../referral/referral.repository.js';
-import { LOGIN_LINK_TTL_MS, NO_PASSWORD, RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
+import { EMAIL_CHANGE_TTL_MS, LOGIN_LINK_TTL_MS, NO_PASSWORD, RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
 import { participantData } from '../users/users.resources.js';
+import { hashToken, newToken, TOKEN_SHAPE } from '../users/tokens.js';
 import type { WebhookEvents } from '../webhooks/webhook-events.js';
 import type { UserRepository } from '../users/users.repository.js';
 import { normalizeEmail, type LoginInput, type SignupInput } from './auth.schemas.js';
@@ -24,10 +24,6 @@ export const INVALID_LOGIN = 'The email or password is incorrect.';
 export const EMAIL_TAKEN = 'An account with this email already exists. Log in instead, or reset your password.';
 export const INVALID_RESET_LINK = 'This password reset link is invalid, already used or expired. Ask for a new one.';
 const CODE_ATTEMPTS = 5;
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
-export const hashToken = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
-/** 256 random bits, URL-safe: the links emailed for reset and confirmation. */
-const newToken = () => crypto.randomBytes(32).toString('base64url');
 
 export interface AuthServiceDeps {
   database: Database;
@@ -48,7 +44,12 @@ export interface AuthServiceDeps {
 export function createAuthService(deps: AuthServiceDeps) {
   const { database, users, hasher, config, clock, notifications, lifecycle, events } = deps;
   const roleFor = (emailNormalized: string): User['role'] => (config.adminEmails.includes(emailNormalized) ? 'admin' : 'user');
-  const ttl: Record<TokenPurpose, number> = { password_reset: RESET_TOKEN_TTL_MS, email_verify: VERIFY_TOKEN_TTL_MS, login_link: LOGIN_LINK_TTL_MS };
+  const ttl: Record<TokenPurpose, number> = {
+    password_reset: RESET_TOKEN_TTL_MS,
+    email_verify: VERIFY_TOKEN_TTL_MS,
+    login_link: LOGIN_LINK_TTL_MS,
+    email_change: EMAIL_CHANGE_TTL_MS,
+  };
   const tokenRow = (userId: number, purpose: TokenPurpose, token: string, now: Date) => ({
     userId,
     purpose,
@@ -113,7 +114,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       } catch (err) {
         const column = uniqueViolation(err);
         if (column === 'users.email_normalized') throw conflict(EMAIL_TAKEN, 'email');
-        if (column === 'users.referral_code' && attempt < CODE_ATTEMPTS) continue;
+        // The code is taken, now or formerly (referral_codes keeps every code ever held).
+        if ((column === 'users.referral_code' || column === 'referral_codes.code') && attempt < CODE_ATTEMPTS) continue;
         throw err;
       }
     }
@@ -284,12 +286,6 @@ export function createAuthService(deps: AuthServiceDeps) {
     return (await users.findById(user.id)) ?? user;
   }
 
-  /** Deletes an account by pseudonymising it (see the repository); false when it already was. */
-  async function deleteAccount(user: User): Promise<boolean> {
-    const now = clock.now();
-    return database.transaction((tx) => users.pseudonymiseInTx(tx, user.id, now));
-  }
-
   /** The dashboard switch for "someone joined with your link" emails. */
   async function setNotifyReferrals(userId: number, on: boolean): Promise<void> {
     await database.transaction((tx) => users.setNotifyReferralsInTx(tx, userId, on));
@@ -301,7 +297,6 @@ export function createAuthService(deps: AuthServiceDeps) {
     createLoginLink,
     useLoginLink,
     markEmailVerified,
-    deleteAccount,
     login,
     setNotifyReferrals,
     verifyEmail,

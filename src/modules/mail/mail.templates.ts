@@ -8,7 +8,9 @@ export interface MailData {
   verify_email: { name: string; verifyUrl: string; verifyHours: number };
   referral_joined: { name: string; friendName: string; total: number; dashboardUrl: string };
   password_reset: { name: string; resetUrl: string; expiresMinutes: number; forgotUrl: string };
-  password_changed: { name: string; forgotUrl: string; changedAt: string };
+  password_changed: { name: string; forgotUrl: string; changedAt: string; otherDevicesOnly: boolean };
+  email_change: { name: string; newEmail: string; confirmUrl: string; expiresHours: number };
+  email_changed: { name: string; newEmail: string; changedAt: string };
   reward_earned: { name: string; rewardName: string; rewardDescription: string; threshold: number; dashboardUrl: string };
   webhook_disabled: { name: string; url: string; failingSince: string; lastError: string; endpointUrl: string };
 }
@@ -26,6 +28,8 @@ const subjects: { [K in MailKind]: (d: MailData[K]) => string } = {
   referral_joined: (d) => `${d.friendName} joined with your link`,
   password_reset: () => 'Reset your password',
   password_changed: () => 'Your password was changed',
+  email_change: () => 'Confirm your new email address',
+  email_changed: () => 'Your email address was changed',
   reward_earned: (d) => `You earned a reward: ${d.rewardName}`,
   webhook_disabled: () => 'A webhook endpoint was disabled',
 };

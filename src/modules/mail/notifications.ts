@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Config } from '../../config.js';
 import type { Tx } from '../../db/client.js';
 import { users, type Referral, type User } from '../../db/schema.js';
-import { RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
+import { EMAIL_CHANGE_TTL_MS, RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
 import type { MailData, MailKind, MailTemplates, RenderedMail } from './mail.templates.js';
 import { enqueueInTx } from './outbox.repository.js';
 
@@ -11,10 +11,12 @@ export type Recipient = Pick<User, 'name' | 'email' | 'emailVerifiedAt'>;
 
 /**
  * The only messages an unconfirmed address receives: the confirmation itself (welcome,
- * verify_email) and the password reset, which proves control of the mailbox anyway.
+ * verify_email, email_change to a new address), the password reset, which proves control
+ * of the mailbox anyway, and the notice that the address was replaced (email_changed),
+ * which its owner must get even if they never confirmed it.
  * Anything else could be read by a stranger whose address was typed by mistake.
  */
-const SENT_UNCONFIRMED: ReadonlySet<MailKind> = new Set<MailKind>(['welcome', 'verify_email', 'password_reset']);
+const SENT_UNCONFIRMED: ReadonlySet<MailKind> = new Set<MailKind>(['welcome', 'verify_email', 'password_reset', 'email_change', 'email_changed']);
 
 /** A rendered message waiting for the transaction of the event that sends it. */
 export interface PreparedMail extends RenderedMail {
@@ -82,10 +84,33 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
         forgotUrl: url('/auth/forgot'),
       }),
 
-    passwordChanged: (user: Recipient, now: Date) =>
+    /** `otherDevicesOnly`: changed on the account page, which keeps the device that changed it logged in. */
+    passwordChanged: (user: Recipient, now: Date, otherDevicesOnly = false) =>
       prepare('password_changed', user, {
         name: user.name,
         forgotUrl: url('/auth/forgot'),
+        changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        otherDevicesOnly,
+      }),
+
+    /** The link that makes an email change happen, to the new address (which it confirms). */
+    emailChange: (user: Pick<User, 'name'>, newEmail: string, token: string) =>
+      prepare(
+        'email_change',
+        { name: user.name, email: newEmail, emailVerifiedAt: null },
+        {
+          name: user.name,
+          newEmail,
+          confirmUrl: url(`/account/email/confirm/${token}`),
+          expiresHours: EMAIL_CHANGE_TTL_MS / 3_600_000,
+        },
+      ),
+
+    /** The notice to the old address once the change happened. */
+    emailChanged: (old: Recipient, newEmail: string, now: Date) =>
+      prepare('email_changed', old, {
+        name: old.name,
+        newEmail,
         changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       }),
 

@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { User } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
 import type { RankedRow, RankKey, ReferralRepository } from './referral.repository.js';
+import { publicName } from '../users/users.resources.js';
 
 export const PAGE_SIZE = 20;
 export const AROUND = 10;
@@ -171,7 +172,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
       totalPages,
       totalRanked,
       generatedAt: clock.now(),
-      entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
+      entries: rows.map((r, i) => ({ rank: ranks[i]!, name: publicName(r.name, r.display), referrals: r.referrals })),
       keys: rows.map(keyOf),
       nextCursor: last && page < totalPages ? cursors.seal({ v: version, p: page + 1, d: 'a', k: [last.referrals, last.reachedAt, last.id] }) : null,
       prevCursor: first && page > 1 ? cursors.seal({ v: version, p: page - 1, d: 'b', k: [first.referrals, first.reachedAt, first.id] }) : null,
@@ -229,20 +230,20 @@ export function createLeaderboard(deps: LeaderboardDeps) {
    * ranked user's count, status, name or timing bumps it), so a user who comes back to
    * their position costs one version read.
    */
-  async function around(user: Pick<User, 'id' | 'name' | 'status' | 'referralsCount' | 'lastReferralAt'>): Promise<AroundView | null> {
+  async function around(user: Pick<User, 'id' | 'name' | 'leaderboardDisplay' | 'status' | 'referralsCount' | 'lastReferralAt'>): Promise<AroundView | null> {
     if (user.status !== 'active' || user.referralsCount < 1) return null;
     const version = await repo.leaderboardVersion();
     const hit = deps.cache ? windows.get(user.id) : undefined;
     if (hit && hit.version === version) return hit.view;
     const key = keyOfUser(user);
-    const me: RankedRow = { id: user.id, name: user.name, referrals: user.referralsCount, reachedAt: key.reachedAt };
+    const me: RankedRow = { id: user.id, name: user.name, display: user.leaderboardDisplay, referrals: user.referralsCount, reachedAt: key.reachedAt };
     const [before, after] = await Promise.all([repo.rankedBefore(key, AROUND), repo.rankedAfter(key, AROUND)]);
     const rows = [...before, me, ...after];
     const ranks = await ranksOf(repo, rows);
     const myIndex = rows.indexOf(me);
     const top = await getPage(1);
     const view: AroundView = {
-      entries: rows.map((r, i) => ({ rank: ranks[i]!, name: r.name, referrals: r.referrals })),
+      entries: rows.map((r, i) => ({ rank: ranks[i]!, name: publicName(r.name, r.display), referrals: r.referrals })),
       myIndex,
       rank: ranks[myIndex]!,
       totalRanked: top.totalRanked,

@@ -24,6 +24,60 @@ export function normalizeReferralCode(input: string): string | null {
   return CODE_PATTERN.test(cleaned) ? cleaned : null;
 }
 
+/** A code a person chose: 4–16 of A–Z, 0–9 and '-', starting and ending with a letter or digit. */
+export const VANITY_PATTERN = /^[A-Z0-9][A-Z0-9-]{2,14}[A-Z0-9]$/;
+
+/**
+ * Words that would read as the program's own (or as a route) on a shared link, refused
+ * whatever their case. A code is compared whole: ADMIN is refused, ADMIN-ADA is not.
+ */
+export const RESERVED_CODES: ReadonlySet<string> = new Set([
+  'ADMIN',
+  'ADMINISTRATOR',
+  'API',
+  'AUTH',
+  'ROOT',
+  'ACCOUNT',
+  'DASHBOARD',
+  'LOGIN',
+  'LOGOUT',
+  'SIGNUP',
+  'REGISTER',
+  'REFERRAL',
+  'LEADERBOARD',
+  'STATIC',
+  'HEALTHZ',
+  'SUPPORT',
+  'HELP',
+  'SYSTEM',
+  'STAFF',
+  'OFFICIAL',
+  'MODERATOR',
+  'NULL',
+  'UNDEFINED',
+  'NONE',
+  'TEST',
+]);
+
+/**
+ * The codes a typed text may stand for, most literal first: the text itself upper-cased
+ * (a chosen code such as ADA-LOVE, or a generated one typed exactly), then the generated
+ * code it reads as (dashes and spaces dropped, O read as 0, I and L as 1). Empty when it
+ * can be neither.
+ */
+export function codeCandidates(input: string): string[] {
+  const literal = input.trim().toUpperCase();
+  const candidates = VANITY_PATTERN.test(literal) ? [literal] : [];
+  const generated = normalizeReferralCode(input);
+  if (generated && generated !== literal) candidates.push(generated);
+  return candidates;
+}
+
+/** Typed text as a code to look up (trimmed, upper-cased), or null when it cannot be one. */
+export function typedCode(input: string): string | null {
+  return codeCandidates(input).length > 0 ? input.trim().toUpperCase() : null;
+}
+
 export const UNKNOWN_CODE = 'That referral code does not exist. Check it, or leave the field empty.';
 
 const codeText = z.string({ error: 'Enter a referral code.' }).max(100, 'That is not a referral code.');
@@ -35,7 +89,8 @@ function readCode(required: boolean) {
       if (required) ctx.addIssue({ code: 'custom', message: 'Enter a referral code.' });
       return null;
     }
-    const code = normalizeReferralCode(v);
+    // The text as typed (trimmed, upper-cased): the lookup tries what it can stand for.
+    const code = typedCode(v);
     if (!code) ctx.addIssue({ code: 'custom', message: UNKNOWN_CODE });
     return code;
   };
@@ -46,3 +101,15 @@ export const ReferralCodeInputSchema = codeText.optional().transform(readCode(fa
 
 /** A required code, for applying one after sign-up. */
 export const RequiredReferralCodeSchema = codeText.transform(readCode(true)).pipe(z.string());
+
+/** A code a person chooses on their account page. */
+export const VanityCodeSchema = z
+  .string({ error: 'Enter the code you want.' })
+  .max(100, 'Use 4 to 16 letters, digits or dashes.')
+  .transform((v) => v.trim().toUpperCase())
+  .pipe(
+    z
+      .string()
+      .regex(VANITY_PATTERN, 'Use 4 to 16 letters (A–Z), digits or dashes, starting and ending with a letter or digit.')
+      .refine((v) => !RESERVED_CODES.has(v), 'That word is reserved. Choose another code.'),
+  );

@@ -8,7 +8,7 @@ import { clientKey, type RateLimits } from '../../http/rate-limit.js';
 import { parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
 import type { Leaderboard, LeaderboardPage } from './leaderboard.js';
 import { REF_COOKIE, REF_COOKIE_MAX_AGE_MS } from './referral.constants.js';
-import { normalizeReferralCode } from './referral-code.js';
+import { typedCode } from './referral-code.js';
 import { LeaderboardQuerySchema, ProcessReferralSchema } from './referral.schemas.js';
 import type { ReferralService } from './referral.service.js';
 
@@ -44,7 +44,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
     const key = clientKey(req.ip);
     await limits.clickIp.consume(key);
     const raw = typeof req.params.code === 'string' ? req.params.code : '';
-    const code = await service.recordClick(raw.length <= 40 ? normalizeReferralCode(raw) : null, {
+    const code = await service.recordClick(raw.length <= 40 ? typedCode(raw) : null, {
       key,
       userAgent: (req.get('user-agent') ?? '').slice(0, 512),
       viewerId: req.user?.id,

@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, gt, gte, lte, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
 import { prepared, rows } from '../../db/sql.js';
 import { DAY_MS } from '../../clock.js';
-import { appState, referralClicks, referralDays, referrals, scoreCounts, users, type Referral } from '../../db/schema.js';
+import { appState, referralClicks, referralDays, referrals, scoreCounts, users, type LeaderboardDisplay, type Referral } from '../../db/schema.js';
 
 export const REFERRER_INACTIVE = 'That referral code belongs to an account that is no longer active.';
 
@@ -10,6 +10,7 @@ export const REFERRER_INACTIVE = 'That referral code belongs to an account that 
 export interface RankedRow {
   id: number;
   name: string;
+  display: LeaderboardDisplay;
   referrals: number;
   reachedAt: number;
 }
@@ -42,6 +43,7 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
   const rankedColumns = {
     id: users.id,
     name: users.name,
+    display: users.leaderboardDisplay,
     referrals: users.referralsCount,
     reachedAt: sql<number>`${users.lastReferralAt}`.mapWith(Number),
   };
@@ -226,6 +228,15 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
     },
 
     /** True when `userId` sits anywhere above `referrerId` in the referral chain (a cycle). */
+    /** Every referral a person made, oldest first, with the friend's name: for their data export. */
+    madeBy: (referrerId: number) =>
+      db
+        .select({ referral: referrals, friendName: users.name })
+        .from(referrals)
+        .innerJoin(users, eq(users.id, referrals.referredUserId))
+        .where(eq(referrals.referrerId, referrerId))
+        .orderBy(asc(referrals.id)),
+
     byId: async (id: number): Promise<Referral | undefined> => (await db.select().from(referrals).where(eq(referrals.id, id)).limit(1))[0],
     ofReferred: async (userId: number): Promise<Referral | undefined> =>
       (await db.select().from(referrals).where(eq(referrals.referredUserId, userId)).limit(1))[0],

@@ -59,12 +59,13 @@ export function createReferralService(deps: ReferralServiceDeps) {
    */
   async function applyCode(user: User, code: string, client: ClientContext = {}): Promise<{ referrerName: string; status: string }> {
     if (user.referredById !== null) throw new AppError(409, ALREADY_REFERRED, { code: 'already_referred', field: 'referral_code' });
-    if (code === user.referralCode) throw badRequest(OWN_CODE, 'referral_code', 'own_code');
     if (clock.now().getTime() - user.createdAt.getTime() >= APPLY_WINDOW_MS) {
       throw new AppError(403, WINDOW_CLOSED, { code: 'window_closed', field: 'referral_code' });
     }
     const referrer = await users.findByCode(code);
     if (!referrer) throw badRequest(UNKNOWN_CODE, 'referral_code', 'unknown_code');
+    // Any of the person's own codes, former ones included.
+    if (referrer.id === user.id) throw badRequest(OWN_CODE, 'referral_code', 'own_code');
     if (referrer.status !== 'active') throw badRequest(REFERRER_INACTIVE, 'referral_code', 'referrer_inactive');
     if (await referrals.isAncestor(user.id, referrer.id)) throw badRequest(CYCLE, 'referral_code', 'cycle');
 

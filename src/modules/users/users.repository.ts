@@ -1,8 +1,9 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
 import { prepared } from '../../db/sql.js';
 import { NO_PASSWORD } from './users.constants.js';
-import { referrals, sessions, users, userSignals, userTokens, type NewUser, type TokenPurpose, type User } from '../../db/schema.js';
+import { referralCodes, referrals, sessions, users, userSignals, userTokens, type NewUser, type TokenPurpose, type User } from '../../db/schema.js';
+import { codeCandidates } from '../referral/referral-code.js';
 
 /**
  * Data access for accounts: Drizzle in, plain rows out. Knows nothing of HTTP, opens no
@@ -30,6 +31,14 @@ export function createUserRepository(db: Db) {
       .where(eq(users.referralCode, sql.placeholder('code'))),
   );
 
+  const byFormerCode = prepared(
+    db
+      .select({ user: users })
+      .from(referralCodes)
+      .innerJoin(users, eq(users.id, referralCodes.userId))
+      .where(eq(referralCodes.code, sql.placeholder('code'))),
+  );
+
   /** The active user behind an unused, unexpired token of this purpose. */
   const tokenOwner = async (q: Db, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> => {
     const [row] = await q
@@ -49,6 +58,24 @@ export function createUserRepository(db: Db) {
     return row?.user;
   };
 
+  /**
+   * Spends a valid token: its owner and payload, or undefined when it was invalid or spent
+   * in the meantime (two tabs at once): exactly one caller wins. Other open tokens of the
+   * same purpose die with it.
+   */
+  const spendInTx = async (tx: Tx, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<{ owner: User; payload: string | null } | undefined> => {
+    const owner = await tokenOwner(tx, purpose, tokenHash, now);
+    if (!owner) return undefined;
+    const spent = await tx
+      .update(userTokens)
+      .set({ usedAt: now })
+      .where(and(eq(userTokens.tokenHash, tokenHash), isNull(userTokens.usedAt)))
+      .returning({ payload: userTokens.payload });
+    if (spent.length !== 1) return undefined;
+    await voidTokensInTx(tx, owner.id, purpose, now);
+    return { owner, payload: spent[0]!.payload };
+  };
+
   const voidTokensInTx = async (tx: Tx, userId: number, purpose: TokenPurpose, now: Date): Promise<void> => {
     await tx
       .update(userTokens)
@@ -59,7 +86,27 @@ export function createUserRepository(db: Db) {
   return {
     findById: async (id: number): Promise<User | undefined> => byId.get({ id }),
     findByEmail: async (emailNormalized: string): Promise<User | undefined> => byEmail.get({ email: emailNormalized }),
-    findByCode: async (code: string): Promise<User | undefined> => byCode.get({ code }),
+    /**
+     * The person behind a typed code: a current code first (one indexed read for the
+     * usual link), then a former one, for each thing the text may stand for.
+     */
+    async findByCode(typed: string): Promise<User | undefined> {
+      for (const code of codeCandidates(typed)) {
+        const found = (await byCode.get({ code })) ?? (await byFormerCode.get({ code }))?.user;
+        if (found) return found;
+      }
+      return undefined;
+    },
+    /** Every code the person had before their current one, oldest first. */
+    formerCodes: async (userId: number): Promise<string[]> =>
+      (
+        await db
+          .select({ code: referralCodes.code })
+          .from(referralCodes)
+          .innerJoin(users, eq(users.id, referralCodes.userId))
+          .where(and(eq(referralCodes.userId, userId), ne(referralCodes.code, users.referralCode)))
+          .orderBy(referralCodes.createdAt, referralCodes.code)
+      ).map((r) => r.code),
 
     insertInTx: async (tx: Tx, user: NewUser): Promise<User> => (await tx.insert(users).values(user).returning())[0]!,
 
@@ -126,31 +173,49 @@ export function createUserRepository(db: Db) {
     },
 
     /** Stores a new token (its hash) and voids every older unused one of the same purpose. */
-    async createTokenInTx(tx: Tx, input: { userId: number; purpose: TokenPurpose; tokenHash: string; expiresAt: Date; now: Date }): Promise<void> {
+    async createTokenInTx(
+      tx: Tx,
+      input: { userId: number; purpose: TokenPurpose; tokenHash: string; expiresAt: Date; now: Date; payload?: string },
+    ): Promise<void> {
       await voidTokensInTx(tx, input.userId, input.purpose, input.now);
-      await tx
-        .insert(userTokens)
-        .values({ userId: input.userId, purpose: input.purpose, tokenHash: input.tokenHash, expiresAt: input.expiresAt, createdAt: input.now });
+      await tx.insert(userTokens).values({
+        userId: input.userId,
+        purpose: input.purpose,
+        tokenHash: input.tokenHash,
+        expiresAt: input.expiresAt,
+        payload: input.payload ?? null,
+        createdAt: input.now,
+      });
     },
+
+    /** Spends every unused token of one purpose (a password change voids pending reset links). */
+    voidTokensInTx,
 
     findTokenOwner: (purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> => tokenOwner(db, purpose, tokenHash, now),
 
-    /**
-     * Spends a valid token and returns its owner; undefined when it was invalid or spent
-     * in the meantime (two tabs at once): exactly one caller wins. Other open tokens of
-     * the same purpose die with it.
-     */
+    /** Spends a valid token and returns its owner (see spendInTx). */
     async spendTokenInTx(tx: Tx, purpose: TokenPurpose, tokenHash: string, now: Date): Promise<User | undefined> {
-      const owner = await tokenOwner(tx, purpose, tokenHash, now);
-      if (!owner) return undefined;
-      const spent = await tx
-        .update(userTokens)
-        .set({ usedAt: now })
-        .where(and(eq(userTokens.tokenHash, tokenHash), isNull(userTokens.usedAt)))
-        .returning({ id: userTokens.id });
-      if (spent.length !== 1) return undefined;
-      await voidTokensInTx(tx, owner.id, purpose, now);
-      return owner;
+      return (await spendInTx(tx, purpose, tokenHash, now))?.owner;
+    },
+    /** The same, with what the token carried (an email change's new address). */
+    spendTokenWithPayloadInTx: spendInTx,
+
+    setNameInTx: async (tx: Tx, id: number, name: string): Promise<void> => {
+      await tx.update(users).set({ name }).where(eq(users.id, id));
+    },
+    setDisplayInTx: async (tx: Tx, id: number, leaderboardDisplay: User['leaderboardDisplay']): Promise<void> => {
+      await tx.update(users).set({ leaderboardDisplay }).where(eq(users.id, id));
+    },
+    /** A chosen code; the users trigger records it in referral_codes, whose key refuses one ever taken. */
+    setCodeInTx: async (tx: Tx, id: number, referralCode: string, now: Date): Promise<void> => {
+      await tx.update(users).set({ referralCode, codeChangedAt: now }).where(eq(users.id, id));
+    },
+    /** A new address, confirmed by the link it received (the unique index refuses one taken meanwhile). */
+    setEmailInTx: async (tx: Tx, id: number, email: string, now: Date): Promise<User> =>
+      (await tx.update(users).set({ email, emailNormalized: email.toLowerCase(), emailVerifiedAt: now }).where(eq(users.id, id)).returning())[0]!,
+    /** Logs the user out everywhere but the session `keepSid`. */
+    deleteOtherSessionsInTx: async (tx: Tx, userId: number, keepSid: string): Promise<void> => {
+      await tx.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.sid, keepSid)));
     },
   };
 }

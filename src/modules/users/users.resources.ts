@@ -1,4 +1,4 @@
-import type { User } from '../../db/schema.js';
+import type { LeaderboardDisplay, User } from '../../db/schema.js';
 
 /**
  * A participant as the integration API and webhooks show it: snake_case, no secrets, no
@@ -21,3 +21,19 @@ export function participantData(user: User, baseUrl: string) {
 }
 
 export type ParticipantData = ReturnType<typeof participantData>;
+
+export const ANONYMOUS_NAME = 'Anonymous referrer';
+
+/**
+ * How the public leaderboard shows a person, as they chose: "Ada Lovelace", "Ada L." (the
+ * first word and the initial of the last) or "Anonymous referrer". A one-word name has no
+ * initials to shorten to and is shown as it is.
+ */
+export function publicName(name: string, display: LeaderboardDisplay): string {
+  if (display === 'anonymous') return ANONYMOUS_NAME;
+  if (display === 'name') return name;
+  const words = name.split(' ').filter(Boolean);
+  if (words.length < 2) return name;
+  const initial = Array.from(words.at(-1)!)[0]!.toLocaleUpperCase();
+  return `${words[0]} ${initial}.`;
+}
