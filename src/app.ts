@@ -38,6 +38,7 @@ import { createTransportFromConfig, type MailTransport } from './modules/mail/tr
 import { createSignalHasher } from './modules/referral/fraud.js';
 import { createReferralLifecycle } from './modules/referral/lifecycle.service.js';
 import { createLeaderboard } from './modules/referral/leaderboard.js';
+import { createPeriodRanking } from './modules/referral/period-ranking.repository.js';
 import { createReferralController } from './modules/referral/referral.controller.js';
 import { createReferralRepository } from './modules/referral/referral.repository.js';
 import { referralLinkRoutes, referralRoutes } from './modules/referral/referral.routes.js';
@@ -55,6 +56,11 @@ import { apiKeyAdminRoutes, integrationRoutes } from './modules/api/api.routes.j
 import { createIntegrationService } from './modules/api/api.service.js';
 import { createIdempotencyRepository, pruneIdempotency } from './modules/api/idempotency.repository.js';
 import { createIdempotency } from './modules/api/idempotency.service.js';
+import { createSettingsController } from './modules/settings/settings.controller.js';
+import { programSettings, settingsVersionOf } from './modules/settings/settings.middleware.js';
+import { createSettingsRepository } from './modules/settings/settings.repository.js';
+import { settingsRoutes } from './modules/settings/settings.routes.js';
+import { createSettingsService } from './modules/settings/settings.service.js';
 
 export interface AppDeps {
   config: Config;
@@ -95,9 +101,16 @@ export function createApp(deps: AppDeps): App {
     versionTtlMs: database.dialect === 'postgres' ? 250 : 0,
     commits: () => database.commits,
   });
-  const leaderboard = createLeaderboard({ repo: referralRepo, clock, cache: config.leaderboardCache, secret: config.sessionSecret });
-  const pageCache = createPageCache({ enabled: config.leaderboardCache, version: () => referralRepo.leaderboardVersion() });
-  const notifications = createNotifications({ templates: createMailTemplates(), config });
+  const leaderboard = createLeaderboard({
+    repo: referralRepo,
+    periods: createPeriodRanking(db),
+    clock,
+    cache: config.leaderboardCache,
+    secret: config.sessionSecret,
+  });
+  const settings = createSettingsService({ database, repo: createSettingsRepository(db), clock, logger });
+  const pageCache = createPageCache({ enabled: config.leaderboardCache, version: () => referralRepo.leaderboardVersion(), settingsVersion: settingsVersionOf });
+  const notifications = createNotifications({ templates: createMailTemplates(), config, program: settings.peek });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
   const outbox = createOutboxRepository(database);
   const deliverer = createDeliverer({ repo: outbox, transport: mailer, clock, logger, from: config.mailFrom, retentionDays: config.outboxRetentionDays });
@@ -138,12 +151,13 @@ export function createApp(deps: AppDeps): App {
     onPruneError: (err) => logger.warn({ err }, 'pruning expired sessions and rate limits failed'),
   });
 
-  const authController = createAuthController({ auth, limits, config, sessions: sessionStore });
-  const dashboard = createDashboardController({ config, referrals, auth, rewards });
-  const adminService = createAdminService({ database, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock });
+  const authController = createAuthController({ auth, limits, config, sessions: sessionStore, inviterOf: referrals.inviterOf });
+  const dashboard = createDashboardController({ config, referrals, auth, rewards, settings });
+  const adminService = createAdminService({ database, leaderboard, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock });
   const admin = createAdminController({ service: adminService });
   const referralController = createReferralController({
     service: referrals,
+    clock,
     leaderboard,
     limits,
     config,
@@ -154,7 +168,7 @@ export function createApp(deps: AppDeps): App {
 
   const apiKeys = createApiKeyService({ database, repo: createApiKeyRepository(db), clock });
   const operations = integrationOperations(
-    createIntegrationService({ config, auth, account, referrals, admin: adminService, leaderboard, users, referralRepo }),
+    createIntegrationService({ config, auth, account, referrals, admin: adminService, leaderboard, users, referralRepo, clock }),
   );
   const apiController = createApiController({
     keys: apiKeys,
@@ -167,6 +181,8 @@ export function createApp(deps: AppDeps): App {
   // Request lines are logged at info; below that level the middleware is left out entirely.
   if (logger.isLevelEnabled('info')) app.use(requestLogger(logger));
   setUpSecurityHeaders(app, config);
+  // Before the page cache: it serves a page only if rendered with the current settings.
+  app.use(programSettings(settings));
   app.use(pageCache.serve);
 
   app.use(assets.serve);
@@ -205,6 +221,7 @@ export function createApp(deps: AppDeps): App {
   app.use(referralLinkRoutes(referralController));
   app.use('/admin/webhooks', requireAdmin, webhooks.adminRoutes);
   app.use('/admin/api-keys', requireAdmin, apiKeyAdminRoutes(apiController));
+  app.use('/admin/settings', settingsRoutes(createSettingsController({ settings })));
   app.use('/admin', adminRoutes(admin));
 
   app.use(notFoundHandler);

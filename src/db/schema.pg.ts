@@ -163,6 +163,12 @@ export const appState = pgTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
+export const appSettings = pgTable('app_settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: epochMs('updated_at').notNull(),
+});
+
 /**
  * Single-use tokens sent by email (password reset, email confirmation), stored only as
  * SHA-256 hashes: a database leak yields no usable link. used_at marks a token spent (by
@@ -302,6 +308,34 @@ export const referralDays = pgTable(
     credited: integer('credited').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.referrerId, t.day] })],
+);
+
+export const periodScores = pgTable(
+  'period_scores',
+  {
+    period: integer('period').notNull(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    referrals: integer('referrals').notNull().default(0),
+    reachedAt: bigint('reached_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.period, t.userId] }),
+    index('period_scores_ranking_idx')
+      .on(t.period, desc(t.referrals), t.reachedAt, t.userId)
+      .where(sql`referrals > 0`),
+  ],
+);
+
+export const periodScoreCounts = pgTable(
+  'period_score_counts',
+  {
+    period: integer('period').notNull(),
+    score: integer('score').notNull(),
+    users: integer('users').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.period, t.score] })],
 );
 
 /** express-session rows; user_id lets every session of one user be revoked at once. */

@@ -170,6 +170,18 @@ export const appState = sqliteTable('app_state', {
   value: integer('value').notNull().default(0),
 });
 
+/**
+ * Program settings an admin edits at /admin/settings (name, tagline, friend offer,
+ * support address), one row per setting; a missing row means its default. Every change
+ * also bumps app_state 'settings_version' in the same transaction: each worker keeps the
+ * settings in memory and re-reads them only when that number moved (src/modules/settings).
+ */
+export const appSettings = sqliteTable('app_settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
 export const TOKEN_PURPOSES = ['password_reset', 'email_verify', 'login_link', 'email_change'] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
 
@@ -313,6 +325,41 @@ export const referralDays = sqliteTable(
     credited: integer('credited').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.referrerId, t.day] })],
+);
+
+/**
+ * Credited referrals per referrer and UTC month (`period` = YYYYMM), with when that count
+ * was reached: the monthly leaderboards. Kept exact by triggers on referrals (SQLite
+ * migration 0018, PostgreSQL 0008) in the transaction of every credit and revocation.
+ */
+export const periodScores = sqliteTable(
+  'period_scores',
+  {
+    period: integer('period').notNull(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    referrals: integer('referrals').notNull().default(0),
+    reachedAt: integer('reached_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.period, t.userId] }),
+    // A month's order, only over rows that count: a page is an index range, not a sort.
+    index('period_scores_ranking_idx')
+      .on(t.period, desc(t.referrals), t.reachedAt, t.userId)
+      .where(sql`referrals > 0`),
+  ],
+);
+
+/** How many active referrers hold each count in each month: ranks and totals, like score_counts. */
+export const periodScoreCounts = sqliteTable(
+  'period_score_counts',
+  {
+    period: integer('period').notNull(),
+    score: integer('score').notNull(),
+    users: integer('users').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.period, t.score] })],
 );
 
 /** express-session rows; user_id lets every session of one user be revoked at once. */

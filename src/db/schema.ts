@@ -19,6 +19,7 @@ export let referrals = sqlite.referrals;
 export let userSignals = sqlite.userSignals;
 export let referralClicks = sqlite.referralClicks;
 export let appState = sqlite.appState;
+export let appSettings = sqlite.appSettings;
 export let userTokens = sqlite.userTokens;
 export let emailOutbox = sqlite.emailOutbox;
 export let rewardTiers = sqlite.rewardTiers;
@@ -33,6 +34,8 @@ export let apiIdempotency = sqlite.apiIdempotency;
 export let webhookEndpoints = sqlite.webhookEndpoints;
 export let webhookDeliveries = sqlite.webhookDeliveries;
 export let referralCodes = sqlite.referralCodes;
+export let periodScores = sqlite.periodScores;
+export let periodScoreCounts = sqlite.periodScoreCounts;
 export let engine: Dialect = 'sqlite';
 
 export function useEngine(dialect: Dialect): void {
@@ -43,6 +46,7 @@ export function useEngine(dialect: Dialect): void {
     userSignals,
     referralClicks,
     appState,
+    appSettings,
     userTokens,
     emailOutbox,
     rewardTiers,
@@ -57,6 +61,8 @@ export function useEngine(dialect: Dialect): void {
     webhookEndpoints,
     webhookDeliveries,
     referralCodes,
+    periodScores,
+    periodScoreCounts,
   } = t);
   engine = dialect;
 }

@@ -61,6 +61,8 @@ describe('the referral journey', () => {
     await friend.page.goto(link);
     expect(new URL(friend.page.url()).pathname).toBe('/auth/signup');
     expect(await friend.page.getByLabel('Referral code (optional)').inputValue()).toBe(code);
+    // Who invited them, as the leaderboard shows Rosa.
+    await expect(friend.page.getByText('Rosa Referrer invited you').isVisible()).resolves.toBe(true);
     await expectHealthyPage(friend.page, friend.problems, 'phone sign-up');
     await screenshot(friend.page, 'phone-signup');
     await signUpInBrowser(friend.page, base, { name: 'Felix Friend', email: 'felix@e2e.test' });
@@ -98,6 +100,17 @@ describe('the referral journey', () => {
       await expect(mine.textContent()).resolves.toContain('Rosa Referrer');
       await expectHealthyPage(page, problems, `${label} leaderboard`);
       await screenshot(page, `${label}-leaderboard`);
+
+      // This month's race: Rosa's friend joined today, so she leads it too.
+      await page.getByRole('link', { name: /^This month/ }).click();
+      await page.waitForURL(/period=month/);
+      await expect(page.getByRole('link', { name: /^This month/ }).getAttribute('aria-current')).resolves.toBe('page');
+      await expect(page.locator('tr.is-me').textContent()).resolves.toContain('Rosa Referrer');
+      await expectHealthyPage(page, problems, `${label} this month's leaderboard`);
+      if (label === 'phone') await screenshot(page, 'phone-leaderboard-month');
+      await page.getByRole('link', { name: /^Last month/ }).click();
+      await expect(page.locator('.empty-state').textContent()).resolves.toMatch(/No referral was credited in/);
+      await expectHealthyPage(page, problems, `${label} last month's leaderboard`);
       await context.close();
     }
   });

@@ -5,9 +5,9 @@ import { setFlash } from '../../http/flash.js';
 import { formValues, parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
 import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
-import { IdParamSchema, PageQuerySchema, ProfileSchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
+import { IdParamSchema, LEADERBOARD_EXPORT_ROWS, LeaderboardExportSchema, PageQuerySchema, ProfileSchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
 import type { AdminService } from './admin.service.js';
-import { streamCsv } from './csv.js';
+import { csvRow, streamCsv } from './csv.js';
 
 const PAGE_SIZE = 25;
 
@@ -198,6 +198,15 @@ export function createAdminController(deps: { service: AdminService }) {
     res.render('admin/audit.njk', { title: 'Audit log', section: 'audit', rows, pager: pages(result.total, query.page) });
   };
 
+  /** A ranking for prize fulfilment: `?period=` as on the leaderboard (all, month, YYYY-MM), the first 1,000 rows. */
+  const exportLeaderboard: RequestHandler = async (req, res) => {
+    const { period } = parseOrThrow(LeaderboardExportSchema, req.query);
+    const rows = await service.leaderboardRows(period, LEADERBOARD_EXPORT_ROWS);
+    res.setHeader('Content-Type', 'text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="leaderboard-${period}.csv"`);
+    res.send(csvRow(['rank', 'name', 'email', 'referrals', 'user_id']) + rows.map((r) => csvRow([r.rank, r.name, r.email, r.referrals, r.id])).join(''));
+  };
+
   const exportUsers: RequestHandler = (_req, res) =>
     streamCsv(
       res,
@@ -236,5 +245,6 @@ export function createAdminController(deps: { service: AdminService }) {
     getAudit,
     exportUsers,
     exportReferrals,
+    exportLeaderboard,
   };
 }

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, like, or, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { dayOf } from '../../db/sql.js';
 import type { Db } from '../../db/client.js';
@@ -91,6 +91,7 @@ export function createAdminRepository(db: Db) {
       return { rows, total };
     },
 
+    usersByIds: async (ids: number[]): Promise<User[]> => (ids.length === 0 ? [] : db.select().from(users).where(inArray(users.id, ids))),
     userById: async (id: number): Promise<User | undefined> => (await db.select().from(users).where(eq(users.id, id)).limit(1))[0],
 
     /** Everything an admin reviews about one person, including what fraud review needs. */

@@ -25,5 +25,6 @@ export function adminRoutes(c: ReturnType<typeof createAdminController>): Router
   router.get('/audit', c.getAudit);
   router.get('/export/users.csv', c.exportUsers);
   router.get('/export/referrals.csv', c.exportReferrals);
+  router.get('/export/leaderboard.csv', c.exportLeaderboard);
   return router;
 }

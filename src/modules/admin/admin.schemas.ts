@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PERIOD_PATTERN } from '../referral/leaderboard.js';
 import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
 import { REFERRAL_SOURCES, REFERRAL_STATUSES } from '../../db/schema.js';
 
@@ -66,3 +67,9 @@ export const ReviewSchema = z.object({
 
 /** An admin's correction of a person's name and address: the same rules as sign-up. */
 export const ProfileSchema = z.object({ name: NameSchema, email: EmailSchema });
+
+/** The leaderboard export: `?period=` as on the leaderboard page. */
+export const LeaderboardExportSchema = z.object({
+  period: z.string().regex(PERIOD_PATTERN, 'period is all, month or a month as YYYY-MM.').default('all'),
+});
+export const LEADERBOARD_EXPORT_ROWS = 1000;

@@ -6,6 +6,7 @@ import { uniqueViolation } from '../../db/errors.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import type { OutboxRepository } from '../mail/outbox.repository.js';
 import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
+import { periodFrom, type Leaderboard } from '../referral/leaderboard.js';
 import type { RewardsRepository, TierInput } from '../rewards/rewards.repository.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
 import { auditInTx, type AdminRepository } from './admin.repository.js';
@@ -18,6 +19,7 @@ export interface Actor {
 
 export interface AdminServiceDeps {
   database: Database;
+  leaderboard: Leaderboard;
   repo: AdminRepository;
   rewardsRepo: RewardsRepository;
   rewards: RewardsService;
@@ -189,6 +191,24 @@ export function createAdminService(deps: AdminServiceDeps) {
   }
 
   /** One person's page: the account, who referred them, the people they referred, their rewards. */
+  /**
+   * The first `max` rows of a ranking (all time or one month) with each person's real name
+   * and address: what an organiser needs to hand out a contest's prizes. Read page by page
+   * along the leaderboard's own seek cursors, so it costs what browsing it would.
+   */
+  async function leaderboardRows(periodText: string, max: number) {
+    const period = periodFrom(periodText, clock.now());
+    const rows: { id: number; rank: number; referrals: number }[] = [];
+    let page = await deps.leaderboard.getPage(1, undefined, period);
+    for (;;) {
+      page.entries.forEach((e, i) => rows.push({ id: page.keys[i]!.id, rank: e.rank, referrals: e.referrals }));
+      if (rows.length >= max || !page.nextCursor) break;
+      page = await deps.leaderboard.getPage(page.page + 1, page.nextCursor, period);
+    }
+    const people = new Map((await repo.usersByIds(rows.map((r) => r.id))).map((u) => [u.id, u]));
+    return rows.slice(0, max).map((r) => ({ ...r, name: people.get(r.id)?.name ?? '', email: people.get(r.id)?.email ?? '' }));
+  }
+
   async function userPage(id: number) {
     const user = await requireUser(id);
     const [referrer, detail, rewards] = await Promise.all([
@@ -214,6 +234,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     tierById: deps.rewardsRepo.tierById,
     setStatus,
     editProfile,
+    leaderboardRows,
     revokeReferral,
     review,
     reviewOne,

@@ -214,13 +214,13 @@ export function integrationOperations(api: IntegrationService): Operation[] {
       method: 'get',
       path: '/leaderboard',
       operationId: 'getLeaderboard',
-      summary: 'The public leaderboard, 20 rows a page',
+      summary: 'The public leaderboard, all time or one month, 20 rows a page',
       scope: 'read',
       query: LeaderboardQuery,
       responses: { 200: { description: 'A page of the ranking.', schema: LeaderboardPage } },
       errors: [400, 404],
       async handle({ query }) {
-        return { status: 200, body: await api.leaderboardPage(query.cursor) };
+        return { status: 200, body: await api.leaderboardPage(query.cursor, query.period) };
       },
     }),
   ];

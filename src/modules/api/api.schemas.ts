@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { REFERRAL_STATUSES } from '../../db/schema.js';
 import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
+import { PERIOD_PATTERN } from '../referral/leaderboard.js';
 import { ReferralCodeInputSchema } from '../referral/referral-code.js';
 
 /**
@@ -64,7 +65,14 @@ export const ReferralsQuery = z.strictObject({
   cursor: Cursor.optional(),
 });
 
-export const LeaderboardQuery = z.strictObject({ cursor: Cursor.optional() });
+export const LeaderboardQuery = z.strictObject({
+  period: z
+    .string()
+    .regex(PERIOD_PATTERN, 'period is all, month or a month as YYYY-MM.')
+    .default('all')
+    .meta({ description: '`all` (default), `month` (the current UTC month) or a month as `YYYY-MM`.' }),
+  cursor: Cursor.optional(),
+});
 
 // ---- Responses (documentation only: the resources are built in *.resources.ts)
 

@@ -6,7 +6,8 @@ import type { AccountService } from '../account/account.service.js';
 import type { AuthService } from '../auth/auth.service.js';
 import { normalizeEmail } from '../auth/auth.schemas.js';
 import type { ClientContext } from '../referral/fraud.js';
-import type { Leaderboard } from '../referral/leaderboard.js';
+import { periodFrom, type Leaderboard } from '../referral/leaderboard.js';
+import type { Clock } from '../../clock.js';
 import type { ReferralRepository } from '../referral/referral.repository.js';
 import { referralData } from '../referral/referral.resources.js';
 import type { ReferralService } from '../referral/referral.service.js';
@@ -23,6 +24,7 @@ export interface IntegrationDeps {
   /** Reads only: every write goes through the services above. */
   users: UserRepository;
   referralRepo: ReferralRepository;
+  clock: Clock;
 }
 
 export const NO_PARTICIPANT = 'No participant with this id.';
@@ -33,7 +35,7 @@ export const NO_PARTICIPANT = 'No participant with this id.';
  * participant, shapes resources, and pages lists.
  */
 export function createIntegrationService(deps: IntegrationDeps) {
-  const { config, auth, account, referrals, admin, leaderboard, users, referralRepo } = deps;
+  const { config, auth, account, referrals, admin, leaderboard, users, referralRepo, clock } = deps;
 
   /** A participant by id; deleted accounts are gone for the API. */
   async function participant(id: number): Promise<User> {
@@ -87,8 +89,8 @@ export function createIntegrationService(deps: IntegrationDeps) {
       await admin.reviewOne({ id: null, apiKeyId }, action, id);
       return referralData((await referralRepo.byId(id))!);
     },
-    /** The public ranking, 20 rows a page; `cursor` is the page number and its sealed seek key. */
-    async leaderboardPage(cursor: string | undefined) {
+    /** The public ranking (all time or one month), 20 rows a page; `cursor` is the page number and its sealed seek key. */
+    async leaderboardPage(cursor: string | undefined, period: string) {
       let page = 1;
       let seek: string | undefined;
       if (cursor !== undefined) {
@@ -97,7 +99,7 @@ export function createIntegrationService(deps: IntegrationDeps) {
         page = Number(match[1]);
         seek = match[2];
       }
-      const board = await leaderboard.getPage(page, seek);
+      const board = await leaderboard.getPage(page, seek, periodFrom(period, clock.now()));
       return {
         data: board.entries.map((e) => ({ rank: e.rank, name: e.name, referrals: e.referrals })),
         total_ranked: board.totalRanked,

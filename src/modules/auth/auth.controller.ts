@@ -17,7 +17,14 @@ import type { AuthService } from './auth.service.js';
 
 const SIGNUP_FIELDS = ['name', 'email', 'referral_code'] as const;
 
-export function createAuthController(deps: { auth: AuthService; limits: RateLimits; config: Config; sessions: Pick<SessionStore, 'rowOf'> }) {
+export function createAuthController(deps: {
+  auth: AuthService;
+  limits: RateLimits;
+  config: Config;
+  sessions: Pick<SessionStore, 'rowOf'>;
+  /** The public name of the person behind a referral code, or null (see ReferralService.inviterOf). */
+  inviterOf: (code: string) => Promise<string | null>;
+}) {
   const { auth, limits, config } = deps;
 
   const renderSignup = (res: Response, status: number, values: Record<string, string>, errors: FieldErrors = {}) =>
@@ -38,11 +45,13 @@ export function createAuthController(deps: { auth: AuthService; limits: RateLimi
     issueCsrfToken(res);
   }
 
-  const getSignup: RequestHandler = (req, res) => {
+  const getSignup: RequestHandler = async (req, res) => {
     const fromQuery = typeof req.query.ref === 'string' ? req.query.ref : undefined;
     const cookie = (req.cookies as Record<string, unknown> | undefined)?.[REF_COOKIE];
     const fromCookie = typeof cookie === 'string' ? cookie : undefined;
     const code = [fromQuery, fromCookie].map((c) => (c && c.length <= 40 ? typedCode(c) : null)).find(Boolean);
+    // Who invited the visitor, as the leaderboard shows them; nothing for an unknown or disabled code.
+    res.locals.inviter = code ? await deps.inviterOf(code) : null;
     renderSignup(res, 200, { referral_code: code ?? '' });
   };
 

@@ -86,7 +86,9 @@ export function createAuthService(deps: AuthServiceDeps) {
       const verifyToken = newToken();
       // API participants are confirmed by the host product (POST …/verify), not by our email.
       const welcome =
-        input.source === 'signup' ? notifications.welcome({ name: input.name, email: input.email, emailVerifiedAt: null, referralCode }, verifyToken) : null;
+        input.source === 'signup'
+          ? notifications.welcome({ name: input.name, email: input.email, emailVerifiedAt: null, referralCode }, verifyToken, Boolean(input.referrer))
+          : null;
       try {
         return await database.transaction(async (tx) => {
           const user = await users.insertInTx(tx, {

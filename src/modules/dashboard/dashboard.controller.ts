@@ -8,6 +8,8 @@ import { parseInput, type FieldErrors } from '../../http/validate.js';
 import type { AuthService } from '../auth/auth.service.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
 import type { ReferralService } from '../referral/referral.service.js';
+import type { SettingsService } from '../settings/settings.service.js';
+import type { User } from '../../db/schema.js';
 
 /**
  * How a referrer sees each friend's referral. A held one reads "under review" without its
@@ -24,14 +26,29 @@ const REFERRAL_STATUS_TEXT = {
 /** An unchecked checkbox sends nothing; a checked one sends "on". */
 const SettingsSchema = z.object({ notify_referrals: z.literal('on', { error: 'Invalid setting.' }).optional() });
 
-export function createDashboardController(deps: { config: Config; referrals: ReferralService; auth: AuthService; rewards: RewardsService }) {
+export function createDashboardController(deps: {
+  config: Config;
+  referrals: ReferralService;
+  auth: AuthService;
+  rewards: RewardsService;
+  /** The program settings, for the friend offer. */
+  settings: Pick<SettingsService, 'current'>;
+}) {
   const { config, referrals } = deps;
 
   const linkOf = (code: string) => `${config.baseUrl}/r/${code}`;
 
+  /** The friend offer, once the person's own referral counts (no lookups when there is no offer). */
+  async function friendOfferOf(user: User): Promise<{ inviter: string | null; offer: string } | null> {
+    const offer = (await deps.settings.current()).friendOffer;
+    if (!offer) return null;
+    const credited = await referrals.creditedReferralOf(user);
+    return credited ? { inviter: credited.inviter, offer } : null;
+  }
+
   async function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {
     const user = req.user!;
-    const [stats, progress] = await Promise.all([referrals.dashboardStats(user), deps.rewards.progressOf(user)]);
+    const [stats, progress, friendOffer] = await Promise.all([referrals.dashboardStats(user), deps.rewards.progressOf(user), friendOfferOf(user)]);
     const link = linkOf(user.referralCode);
     res.status(status).render('dashboard/index.njk', {
       title: 'Your dashboard',
@@ -45,6 +62,7 @@ export function createDashboardController(deps: { config: Config; referrals: Ref
       canApply: referrals.canApply(user),
       notifyReferrals: user.notifyReferrals,
       progress,
+      friendOffer,
       errors,
       values,
     });

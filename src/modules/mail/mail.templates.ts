@@ -1,10 +1,12 @@
 import path from 'node:path';
 import nunjucks from 'nunjucks';
 import { viewsDir } from '../../paths.js';
+import { DEFAULT_SETTINGS, type ProgramSettings } from '../settings/settings.schemas.js';
 
 /** Every email the system sends, with the data its templates need. */
 export interface MailData {
-  welcome: { name: string; code: string; link: string; dashboardUrl: string; verifyUrl: string | null; verifyHours: number };
+  /** `invited`: the person joined through someone's link (the friend offer then reads as theirs). */
+  welcome: { name: string; code: string; link: string; dashboardUrl: string; verifyUrl: string | null; verifyHours: number; invited: boolean };
   verify_email: { name: string; verifyUrl: string; verifyHours: number };
   referral_joined: { name: string; friendName: string; total: number; dashboardUrl: string };
   password_reset: { name: string; resetUrl: string; expiresMinutes: number; forgotUrl: string };
@@ -35,20 +37,24 @@ const subjects: { [K in MailKind]: (d: MailData[K]) => string } = {
 };
 
 /**
- * Renders both parts of a message from views/mail/<kind>.{txt,html}.njk. The HTML
- * environment escapes; the text one must not (it is not HTML), and names cannot carry
- * control characters, so neither part can be used to inject headers or markup.
+ * Renders both parts of a message from views/mail/<kind>.{txt,html}.njk, with the program
+ * settings as `program` (its name and support address in every message, the friend offer
+ * in the welcome). The HTML environment escapes; the text one must not (it is not HTML),
+ * and neither names nor settings can carry control characters, so neither part can be
+ * used to inject headers or markup. Every text part ends with views/mail/_footer.txt.njk,
+ * as every HTML part ends with its layout's footer.
  */
 export function createMailTemplates() {
   const loader = new nunjucks.FileSystemLoader(path.join(viewsDir, 'mail'));
   const html = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: true });
   const text = new nunjucks.Environment(loader, { autoescape: false, throwOnUndefined: true });
   return {
-    render<K extends MailKind>(kind: K, data: MailData[K]): RenderedMail {
+    render<K extends MailKind>(kind: K, data: MailData[K], program: ProgramSettings = DEFAULT_SETTINGS): RenderedMail {
+      const context = { ...data, program };
       return {
         subject: subjects[kind](data),
-        text: text.render(`${kind}.txt.njk`, data),
-        html: html.render(`${kind}.html.njk`, data),
+        text: `${text.render(`${kind}.txt.njk`, context).trimEnd()}\n\n${text.render('_footer.txt.njk', context).trim()}\n`,
+        html: html.render(`${kind}.html.njk`, context),
       };
     },
   };

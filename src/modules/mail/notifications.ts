@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import type { Tx } from '../../db/client.js';
 import { users, type Referral, type User } from '../../db/schema.js';
 import { EMAIL_CHANGE_TTL_MS, RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
+import { DEFAULT_SETTINGS, type ProgramSettings } from '../settings/settings.schemas.js';
 import type { MailData, MailKind, MailTemplates, RenderedMail } from './mail.templates.js';
 import { enqueueInTx } from './outbox.repository.js';
 
@@ -29,8 +30,14 @@ export interface PreparedMail extends RenderedMail {
  * transaction: if the event rolls back, its email was never queued; if it commits, the
  * email will be delivered. Links are built from BASE_URL only.
  */
-export function createNotifications(deps: { templates: MailTemplates; config: Pick<Config, 'baseUrl'> }) {
+export function createNotifications(deps: {
+  templates: MailTemplates;
+  config: Pick<Config, 'baseUrl'>;
+  /** The program settings as this worker knows them now (emails render synchronously); defaults when absent. */
+  program?: () => ProgramSettings;
+}) {
   const { templates, config } = deps;
+  const program = deps.program ?? (() => DEFAULT_SETTINGS);
   const domain = new URL(config.baseUrl).hostname || 'localhost';
   const url = (path: string) => `${config.baseUrl}${path}`;
   const verifyHours = VERIFY_TOKEN_TTL_MS / 3_600_000;
@@ -38,7 +45,7 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
   /** Renders outside any transaction (rendering is the slow part). Null: not to be sent. */
   function prepare<K extends MailKind>(kind: K, to: Recipient, data: MailData[K]): PreparedMail | null {
     if (to.emailVerifiedAt === null && !SENT_UNCONFIRMED.has(kind)) return null;
-    return { ...templates.render(kind, data), kind, to: to.email };
+    return { ...templates.render(kind, data, program()), kind, to: to.email };
   }
 
   async function queueInTx(tx: Tx, mail: PreparedMail | null, now: Date): Promise<void> {
@@ -63,8 +70,11 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
     queueInTx,
     referralJoined,
 
-    /** The first email: the referral link and, until the address is confirmed, the link that confirms it. */
-    welcome: (user: Recipient & Pick<User, 'referralCode'>, verifyToken: string | null) =>
+    /**
+     * The first email: the referral link and, until the address is confirmed, the link that
+     * confirms it. `invited`: the person joined through someone's link, so the friend offer is theirs.
+     */
+    welcome: (user: Recipient & Pick<User, 'referralCode'>, verifyToken: string | null, invited = false) =>
       prepare('welcome', user, {
         name: user.name,
         code: user.referralCode,
@@ -72,6 +82,7 @@ export function createNotifications(deps: { templates: MailTemplates; config: Pi
         dashboardUrl: url('/dashboard'),
         verifyUrl: verifyToken ? url(`/auth/verify/${verifyToken}`) : null,
         verifyHours,
+        invited,
       }),
 
     verifyEmail: (user: Recipient, token: string) => prepare('verify_email', user, { name: user.name, verifyUrl: url(`/auth/verify/${token}`), verifyHours }),

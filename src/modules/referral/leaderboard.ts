@@ -3,7 +3,8 @@ import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../clock.js';
 import type { User } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
-import type { RankedRow, RankKey, ReferralRepository } from './referral.repository.js';
+import { periodOf, type PeriodRanking } from './period-ranking.repository.js';
+import type { RankedRow, RankingSource, RankKey, ReferralRepository } from './referral.repository.js';
 import { publicName } from '../users/users.resources.js';
 
 export const PAGE_SIZE = 20;
@@ -14,6 +15,22 @@ export const AROUND = 10;
  * Pages reached through the sealed prev/next links seek by key at any depth.
  */
 export const FREE_TYPED_PAGES = 50;
+
+/** All time, or one UTC month as YYYYMM. */
+export type Period = 'all' | number;
+
+/** `?period=` as the SPEC spells it: all, month (the current UTC month) or YYYY-MM. */
+export const PERIOD_PATTERN = /^(all|month|\d{4}-(0[1-9]|1[0-2]))$/;
+
+/** The ranking a valid `?period=` names, at `now`. */
+export function periodFrom(text: string, now: Date): Period {
+  if (text === 'all') return 'all';
+  if (text === 'month') return periodOf(now);
+  return Number(text.slice(0, 4)) * 100 + Number(text.slice(5, 7));
+}
+
+/** YYYYMM as the SPEC spells it in URLs: YYYY-MM. */
+export const periodText = (period: number): string => `${Math.floor(period / 100)}-${String(period % 100).padStart(2, '0')}`;
 
 export interface LeaderboardEntry {
   rank: number;
@@ -28,6 +45,7 @@ export interface LeaderboardEntry {
 export interface LeaderboardPage {
   /** The ranking version this page was computed from (app_state.leaderboard_version). */
   version: number;
+  period: Period;
   page: number;
   pageSize: number;
   totalPages: number;
@@ -69,7 +87,7 @@ export function locateRow(groups: readonly { score: number; users: number }[], o
 }
 
 /** Ranks for a window of ranked rows, from score_counts (never a count over users). */
-async function ranksOf(repo: ReferralRepository, rows: { referrals: number }[]): Promise<number[]> {
+async function ranksOf(repo: RankingSource, rows: { referrals: number }[]): Promise<number[]> {
   if (rows.length === 0) return [];
   let low = Infinity;
   let high = -Infinity;
@@ -86,23 +104,32 @@ async function ranksOf(repo: ReferralRepository, rows: { referrals: number }[]):
  * sealed with AES-256-GCM: opaque to the client, tamper-evident to the server, and
  * valid in every worker because the key derives from the shared secret.
  */
+/** A cursor's content: version, page, direction, the row's key, and the ranking it belongs to. */
+interface Sealed {
+  v: number;
+  p: number;
+  d: 'a' | 'b';
+  k: [number, number, number];
+  q: Period;
+}
+
 function cursorCodec(secret: string) {
   const key = crypto.createHash('sha256').update(`leaderboard-cursor:${secret}`).digest();
   return {
-    seal(payload: { v: number; p: number; d: 'a' | 'b'; k: [number, number, number] }): string {
+    seal(payload: Sealed): string {
       const iv = crypto.randomBytes(12);
       const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
       const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
       return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
     },
-    open(token: string): { v: number; p: number; d: 'a' | 'b'; k: [number, number, number] } | null {
+    open(token: string): Sealed | null {
       try {
         const raw = Buffer.from(token, 'base64url');
         if (raw.length < 29 || raw.length > 200) return null;
         const decipher = crypto.createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
         decipher.setAuthTag(raw.subarray(12, 28));
         const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-        return JSON.parse(text) as { v: number; p: number; d: 'a' | 'b'; k: [number, number, number] };
+        return JSON.parse(text) as Sealed;
       } catch {
         return null;
       }
@@ -119,6 +146,8 @@ const keyOfUser = (user: Pick<User, 'id' | 'referralsCount' | 'lastReferralAt'>)
 
 export interface LeaderboardDeps {
   repo: ReferralRepository;
+  /** The monthly rankings, with the same interface as the all-time one. */
+  periods: PeriodRanking;
   clock: Clock;
   cache: boolean;
   secret: string;
@@ -140,33 +169,41 @@ export function createLeaderboard(deps: LeaderboardDeps) {
   const { repo, clock } = deps;
   const cursors = cursorCodec(deps.secret);
   // Bounded by entries; the TTL is only a safety net, invalidation is by version.
-  const cache = new LRUCache<number, LeaderboardPage>({ max: deps.maxPages ?? 500, ttl: deps.ttlMs ?? 60_000 });
+  const cache = new LRUCache<string, LeaderboardPage>({ max: deps.maxPages ?? 500, ttl: deps.ttlMs ?? 60_000 });
   // The tie group sizes change only with the ranking version: one read serves every deep
-  // typed page of a version.
-  let groups: { version: number; rows: { score: number; users: number }[] } | null = null;
+  // typed page of a version, per ranking.
+  const groups = new LRUCache<Period, { version: number; rows: { score: number; users: number }[] }>({ max: 50 });
   // ?around=me windows by user id, each tagged with the version it was computed from.
   const windows = new LRUCache<number, { version: number; view: AroundView }>({ max: deps.maxWindows ?? 10_000, ttl: deps.ttlMs ?? 60_000 });
+
+  const sourceOf = (period: Period): RankingSource => (period === 'all' ? repo : deps.periods(period));
 
   /**
    * A typed page. The first FREE_TYPED_PAGES walk at most 1,000 index entries, cheaper
    * than reading the group sizes; deeper pages skip whole tie groups by their sizes and
    * walk inside one group only.
    */
-  async function typedPageRows(page: number, version: number): Promise<RankedRow[]> {
+  async function typedPageRows(period: Period, page: number, version: number): Promise<RankedRow[]> {
+    const source = sourceOf(period);
     const offset = (page - 1) * PAGE_SIZE;
-    if (page <= FREE_TYPED_PAGES) return repo.rankedPage(offset, PAGE_SIZE);
-    if (!deps.cache || groups?.version !== version) groups = { version, rows: await repo.scoreGroups() };
-    const at = locateRow(groups.rows, offset);
-    return at ? repo.rankedFromGroup(at.score, at.skip, PAGE_SIZE) : [];
+    if (page <= FREE_TYPED_PAGES) return source.rankedPage(offset, PAGE_SIZE);
+    let known = deps.cache ? groups.get(period) : undefined;
+    if (known?.version !== version) {
+      known = { version, rows: await source.scoreGroups() };
+      if (deps.cache) groups.set(period, known);
+    }
+    const at = locateRow(known.rows, offset);
+    return at ? source.rankedFromGroup(at.score, at.skip, PAGE_SIZE) : [];
   }
 
-  async function build(page: number, rows: RankedRow[], totalRanked: number, version: number): Promise<LeaderboardPage> {
+  async function build(period: Period, page: number, rows: RankedRow[], totalRanked: number, version: number): Promise<LeaderboardPage> {
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
-    const ranks = await ranksOf(repo, rows);
+    const ranks = await ranksOf(sourceOf(period), rows);
     const first = rows[0];
     const last = rows[rows.length - 1];
     return {
       version,
+      period,
       page,
       pageSize: PAGE_SIZE,
       totalPages,
@@ -174,47 +211,53 @@ export function createLeaderboard(deps: LeaderboardDeps) {
       generatedAt: clock.now(),
       entries: rows.map((r, i) => ({ rank: ranks[i]!, name: publicName(r.name, r.display), referrals: r.referrals })),
       keys: rows.map(keyOf),
-      nextCursor: last && page < totalPages ? cursors.seal({ v: version, p: page + 1, d: 'a', k: [last.referrals, last.reachedAt, last.id] }) : null,
-      prevCursor: first && page > 1 ? cursors.seal({ v: version, p: page - 1, d: 'b', k: [first.referrals, first.reachedAt, first.id] }) : null,
+      nextCursor: last && page < totalPages ? cursors.seal({ v: version, p: page + 1, d: 'a', k: [last.referrals, last.reachedAt, last.id], q: period }) : null,
+      prevCursor: first && page > 1 ? cursors.seal({ v: version, p: page - 1, d: 'b', k: [first.referrals, first.reachedAt, first.id], q: period }) : null,
     };
   }
 
   /**
-   * A cursor from this version of the ranking, for this page, seeks by key; anything else
-   * (a typed URL, a stale or forged cursor) falls back to counting rows.
+   * A cursor from this version of this ranking, for this page, seeks by key; anything
+   * else (a typed URL, a stale or forged cursor, one from another period) falls back to
+   * counting rows.
    */
-  function seekable(page: number, cursor: string | undefined, version: number) {
+  function seekable(period: Period, page: number, cursor: string | undefined, version: number) {
     const sealed = cursor ? cursors.open(cursor) : null;
-    return sealed && sealed.v === version && sealed.p === page ? sealed : null;
+    return sealed && sealed.v === version && sealed.p === page && sealed.q === period ? sealed : null;
   }
 
-  async function compute(page: number, cursor: string | undefined, version: number): Promise<LeaderboardPage> {
-    const totalRanked = await repo.totalRanked();
+  async function compute(period: Period, page: number, cursor: string | undefined, version: number): Promise<LeaderboardPage> {
+    const source = sourceOf(period);
+    const totalRanked = await source.totalRanked();
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
     if (page > totalPages) throw notFound(`There is no page ${page}; the leaderboard has ${totalPages}.`);
-    const sealed = seekable(page, cursor, version);
+    const sealed = seekable(period, page, cursor, version);
     if (sealed) {
       const key = { referrals: sealed.k[0], reachedAt: sealed.k[1], id: sealed.k[2] };
-      const rows = await (sealed.d === 'a' ? repo.rankedAfter(key, PAGE_SIZE) : repo.rankedBefore(key, PAGE_SIZE));
-      return build(page, rows, totalRanked, version);
+      const rows = await (sealed.d === 'a' ? source.rankedAfter(key, PAGE_SIZE) : source.rankedBefore(key, PAGE_SIZE));
+      return build(period, page, rows, totalRanked, version);
     }
-    return build(page, await typedPageRows(page, version), totalRanked, version);
+    return build(period, page, await typedPageRows(period, page, version), totalRanked, version);
   }
 
-  /** A page of the public ranking; past the last page is a 404, page 1 always exists. */
-  async function getPage(page: number, cursor?: string): Promise<LeaderboardPage> {
+  /**
+   * A page of the public ranking, all time or of one month; past the last page is a 404,
+   * page 1 always exists (a month with no credits has no entries).
+   */
+  async function getPage(page: number, cursor?: string, period: Period = 'all'): Promise<LeaderboardPage> {
     const version = await repo.leaderboardVersion();
-    if (!deps.cache) return compute(page, cursor, version);
-    const hit = cache.get(page);
+    if (!deps.cache) return compute(period, page, cursor, version);
+    const key = `${period}:${page}`;
+    const hit = cache.get(key);
     if (hit && hit.version === version) return hit;
-    const fresh = await compute(page, cursor, version);
-    cache.set(page, fresh);
+    const fresh = await compute(period, page, cursor, version);
+    cache.set(key, fresh);
     return fresh;
   }
 
   /** True when serving this page would walk rows rather than seek: what the deep-page limit counts. */
-  async function isDeepTypedPage(page: number, cursor?: string): Promise<boolean> {
-    return page > FREE_TYPED_PAGES && !seekable(page, cursor, await repo.leaderboardVersion());
+  async function isDeepTypedPage(page: number, cursor?: string, period: Period = 'all'): Promise<boolean> {
+    return page > FREE_TYPED_PAGES && !seekable(period, page, cursor, await repo.leaderboardVersion());
   }
 
   /** A user's competition rank, from score_counts: the same cost at 1,000 or 1,000,000 users. */

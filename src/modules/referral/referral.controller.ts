@@ -6,7 +6,9 @@ import { setFlash } from '../../http/flash.js';
 import type { PageCache } from '../../http/page-cache.js';
 import { clientKey, type RateLimits } from '../../http/rate-limit.js';
 import { parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
-import type { Leaderboard, LeaderboardPage } from './leaderboard.js';
+import type { Clock } from '../../clock.js';
+import { periodFrom, periodText, type Leaderboard, type LeaderboardPage, type Period } from './leaderboard.js';
+import { periodOf } from './period-ranking.repository.js';
 import { REF_COOKIE, REF_COOKIE_MAX_AGE_MS } from './referral.constants.js';
 import { typedCode } from './referral-code.js';
 import { LeaderboardQuerySchema, ProcessReferralSchema } from './referral.schemas.js';
@@ -18,9 +20,14 @@ export interface ReferralControllerDeps {
   limits: RateLimits;
   config: Config;
   pageCache: PageCache;
+  clock: Clock;
   /** Re-renders the dashboard with the apply form's error (malformed form input). */
   renderDashboard: (req: Request, res: Response, status: number, errors: FieldErrors, values: Record<string, string>) => Promise<void>;
 }
+
+/** "November 2026". */
+const monthName = (period: number) =>
+  new Date(Date.UTC(Math.floor(period / 100), (period % 100) - 1, 1)).toLocaleDateString('en-GB', { month: 'long', year: 'numeric', timeZone: 'UTC' });
 
 /** The public shape of a page: exactly the SPEC's fields, in both the page and the API. */
 function publicPage(p: LeaderboardPage) {
@@ -34,8 +41,24 @@ function publicPage(p: LeaderboardPage) {
   };
 }
 
+/** The period as the page's links spell it: nothing for all time. */
+const periodParam = (period: Period) => (period === 'all' ? '' : `period=${periodText(period)}&`);
+
 /** Page links carry a sealed cursor so the next page seeks by key instead of counting rows. */
-const pageHref = (page: number, cursor: string | null) => `/referral/leaderboard?page=${page}${cursor ? `&cursor=${cursor}` : ''}`;
+const pageHref = (period: Period, page: number, cursor: string | null) =>
+  `/referral/leaderboard?${periodParam(period)}page=${page}${cursor ? `&cursor=${cursor}` : ''}`;
+
+/**
+ * The URL a page is cached under. The current month is never cached as HTML (its name,
+ * `month`, points at another ranking once the month ends, without any credit to change
+ * the version); a past month is, and all time as before.
+ */
+function canonicalUrl(period: Period, page: number, current: number): string | null {
+  if (period === current) return null;
+  const base = period === 'all' ? '/referral/leaderboard' : `/referral/leaderboard?period=${periodText(period)}`;
+  if (page === 1) return base;
+  return period === 'all' ? `${base}?page=${page}` : `${base}&page=${page}`;
+}
 
 export function createReferralController(deps: ReferralControllerDeps) {
   const { service, leaderboard, limits, config } = deps;
@@ -107,8 +130,8 @@ export function createReferralController(deps: ReferralControllerDeps) {
   const readQuery = (req: Request) => parseOrThrow(LeaderboardQuerySchema, req.query);
 
   /** Deep typed pages cost a walk through rows: a client gets only so many a minute. */
-  const limitDeepPage = async (req: Request, page: number, cursor?: string) => {
-    if (await leaderboard.isDeepTypedPage(page, cursor)) await limits.deepPageIp.consume(clientKey(req.ip));
+  const limitDeepPage = async (req: Request, page: number, cursor: string | undefined, period: Period) => {
+    if (await leaderboard.isDeepTypedPage(page, cursor, period)) await limits.deepPageIp.consume(clientKey(req.ip));
   };
 
   const getLeaderboard: RequestHandler = async (req, res) => {
@@ -125,32 +148,40 @@ export function createReferralController(deps: ReferralControllerDeps) {
         return;
       }
     }
-    await limitDeepPage(req, query.page, query.cursor);
-    const [rank, page] = await Promise.all([user ? leaderboard.rankOf(user) : null, leaderboard.getPage(query.page, query.cursor)]);
+    const now = deps.clock.now();
+    const period = periodFrom(query.period, now);
+    const current = periodOf(now);
+    await limitDeepPage(req, query.page, query.cursor, period);
+    const [rank, page] = await Promise.all([
+      user && period === 'all' ? leaderboard.rankOf(user) : null,
+      leaderboard.getPage(query.page, query.cursor, period),
+    ]);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
-    deps.pageCache.render(
-      req,
-      res,
-      page.page === 1 ? '/referral/leaderboard' : `/referral/leaderboard?page=${page.page}`,
-      page.version,
-      'referral/leaderboard.njk',
-      {
-        title: 'Leaderboard',
-        board: publicPage(page),
-        generatedAt: page.generatedAt,
-        prevHref: page.page > 1 ? pageHref(page.page - 1, page.prevCursor) : null,
-        nextHref: page.page < page.totalPages ? pageHref(page.page + 1, page.nextCursor) : null,
-        myRow,
-        rank,
-        notRankedNote: query.around === 'me' && rank === null,
-      },
-    );
+    const previous = periodOf(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)));
+    deps.pageCache.render(req, res, canonicalUrl(period, page.page, current), page.version, 'referral/leaderboard.njk', {
+      title: period === 'all' ? 'Leaderboard' : `Leaderboard for ${monthName(period)}`,
+      board: publicPage(page),
+      generatedAt: page.generatedAt,
+      prevHref: page.page > 1 ? pageHref(period, page.page - 1, page.prevCursor) : null,
+      nextHref: page.page < page.totalPages ? pageHref(period, page.page + 1, page.nextCursor) : null,
+      tabs: [
+        { href: '/referral/leaderboard', label: 'All time', current: period === 'all' },
+        { href: '/referral/leaderboard?period=month', label: `This month (${monthName(current)})`, current: period === current },
+        { href: `/referral/leaderboard?period=${periodText(previous)}`, label: `Last month (${monthName(previous)})`, current: period === previous },
+      ],
+      monthLabel: period === 'all' ? null : monthName(period),
+      monthEnded: period !== 'all' && period < current,
+      myRow,
+      rank,
+      notRankedNote: query.around === 'me' && rank === null,
+    });
   };
 
   const getApiLeaderboard: RequestHandler = async (req, res) => {
     const query = readQuery(req);
-    await limitDeepPage(req, query.page);
-    res.json(publicPage(await leaderboard.getPage(query.page)));
+    const period = periodFrom(query.period, deps.clock.now());
+    await limitDeepPage(req, query.page, undefined, period);
+    res.json(publicPage(await leaderboard.getPage(query.page, undefined, period)));
   };
 
   return { getClick, postProcessReferral, getLeaderboard, getApiLeaderboard };

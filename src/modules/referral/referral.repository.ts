@@ -15,6 +15,21 @@ export interface RankedRow {
   reachedAt: number;
 }
 
+/**
+ * A ranking (all time, or one month) as the leaderboard reads it: pages by offset, by
+ * tie group or by key, and the score groups that give ranks and totals.
+ */
+export interface RankingSource {
+  rankedPage(offset: number, limit: number): Promise<RankedRow[]>;
+  rankedFromGroup(score: number, skip: number, limit: number): Promise<RankedRow[]>;
+  rankedAfter(key: RankKey, limit: number): Promise<RankedRow[]>;
+  rankedBefore(key: RankKey, limit: number): Promise<RankedRow[]>;
+  totalRanked(): Promise<number>;
+  scoresBetween(low: number, high: number): Promise<{ score: number; users: number }[]>;
+  scoreGroups(): Promise<{ score: number; users: number }[]>;
+  countAbove(referralsCount: number): Promise<number>;
+}
+
 /** The sort key of a ranked user: count (desc), then when they reached it, then id. */
 export interface RankKey {
   referrals: number;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PERIOD_PATTERN } from './leaderboard.js';
 import { RequiredReferralCodeSchema } from './referral-code.js';
 
 export const ProcessReferralSchema = z.object({ referral_code: RequiredReferralCodeSchema });
@@ -12,6 +13,11 @@ export const LeaderboardQuerySchema = z.object({
     .optional()
     .default(1),
   around: z.literal('me', { error: 'around can only be "me".' }).optional(),
+  period: z
+    .string({ error: 'period is all, month or a month as YYYY-MM.' })
+    .regex(PERIOD_PATTERN, 'period is all, month or a month as YYYY-MM.')
+    .optional()
+    .default('all'),
   cursor: z
     .string({ error: 'Invalid cursor.' })
     .regex(/^[A-Za-z0-9_-]{1,300}$/, 'Invalid cursor.')

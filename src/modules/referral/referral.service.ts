@@ -5,6 +5,7 @@ import type { Database } from '../../db/database.js';
 import type { Referral, User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { UserRepository } from '../users/users.repository.js';
+import { publicName } from '../users/users.resources.js';
 import type { Leaderboard } from './leaderboard.js';
 import { APPLY_WINDOW_MS, RECENT_REFERRED } from './referral.constants.js';
 import { UNKNOWN_CODE } from './referral-code.js';
@@ -117,7 +118,25 @@ export function createReferralService(deps: ReferralServiceDeps) {
     };
   }
 
-  return { recordClick, canApply, applyCode, recordConversion, dashboardStats };
+  /** Who a link's code belongs to, as the leaderboard shows them; null for an unknown or inactive code. */
+  async function inviterOf(code: string): Promise<string | null> {
+    const referrer = await users.findByCode(code);
+    return referrer?.status === 'active' ? publicName(referrer.name, referrer.leaderboardDisplay) : null;
+  }
+
+  /**
+   * Whether this person's own referral is credited (null if not, or if they have none) and
+   * who referred them, as the leaderboard shows them (null once that account is closed).
+   */
+  async function creditedReferralOf(user: User): Promise<{ inviter: string | null } | null> {
+    if (user.referredById === null) return null;
+    const referral = await referrals.ofReferred(user.id);
+    if (referral?.status !== 'credited') return null;
+    const referrer = await users.findById(referral.referrerId);
+    return { inviter: referrer?.status === 'active' ? publicName(referrer.name, referrer.leaderboardDisplay) : null };
+  }
+
+  return { recordClick, canApply, applyCode, recordConversion, dashboardStats, inviterOf, creditedReferralOf };
 }
 
 export type ReferralService = ReturnType<typeof createReferralService>;
