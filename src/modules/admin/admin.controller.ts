@@ -5,7 +5,17 @@ import { setFlash } from '../../http/flash.js';
 import { formValues, parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
 import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
-import { IdParamSchema, LEADERBOARD_EXPORT_ROWS, LeaderboardExportSchema, PageQuerySchema, ProfileSchema, ReferralsQuerySchema, ReturnToSchema, ReviewSchema, UsersQuerySchema } from './admin.schemas.js';
+import {
+  IdParamSchema,
+  LEADERBOARD_EXPORT_ROWS,
+  LeaderboardExportSchema,
+  PageQuerySchema,
+  ProfileSchema,
+  ReferralsQuerySchema,
+  ReturnToSchema,
+  ReviewSchema,
+  UsersQuerySchema,
+} from './admin.schemas.js';
 import type { AdminService } from './admin.service.js';
 import { csvRow, streamCsv } from './csv.js';
 

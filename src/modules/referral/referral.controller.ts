@@ -152,10 +152,7 @@ export function createReferralController(deps: ReferralControllerDeps) {
     const period = periodFrom(query.period, now);
     const current = periodOf(now);
     await limitDeepPage(req, query.page, query.cursor, period);
-    const [rank, page] = await Promise.all([
-      user && period === 'all' ? leaderboard.rankOf(user) : null,
-      leaderboard.getPage(query.page, query.cursor, period),
-    ]);
+    const [rank, page] = await Promise.all([user && period === 'all' ? leaderboard.rankOf(user) : null, leaderboard.getPage(query.page, query.cursor, period)]);
     const myRow = user ? page.keys.findIndex((k) => k.id === user.id) : -1;
     const previous = periodOf(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)));
     deps.pageCache.render(req, res, canonicalUrl(period, page.page, current), page.version, 'referral/leaderboard.njk', {
