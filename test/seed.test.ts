@@ -34,6 +34,14 @@ describe('db:seed', () => {
         const ranked = await countOf(db, "select count(*) from users where status = 'active' and referrals_count > 0");
         expect(await countOf(db, 'select coalesce(sum(users), 0) from score_counts')).toBe(ranked);
         expect(await countOf(db, 'select count(distinct referral_code) from users')).toBe(3000);
+        // Every code is in the alias table, and the monthly rankings hold every credit once.
+        expect(await countOf(db, 'select count(*) from referral_codes')).toBe(3000);
+        expect(await countOf(db, 'select coalesce(sum(referrals), 0) from period_scores')).toBe(
+          await countOf(db, "select count(*) from referrals where status = 'credited'"),
+        );
+        expect(await countOf(db, 'select coalesce(sum(users), 0) from period_score_counts')).toBe(
+          await countOf(db, 'select count(*) from period_scores where referrals > 0'),
+        );
         expect(
           await countOf(
             db,

@@ -38,6 +38,18 @@ FOR EACH ROW EXECUTE FUNCTION referrals_period_scores();
 CREATE TRIGGER referrals_period_scores_update AFTER UPDATE OF status ON referrals
 FOR EACH ROW EXECUTE FUNCTION referrals_period_scores();
 --> statement-breakpoint
+-- Existing credits, in bulk (before the count triggers exist: one pass, not one upsert of a
+-- shared counts row per referrer, which bloats those few rows on PostgreSQL).
+INSERT INTO period_scores (period, user_id, referrals, reached_at)
+SELECT referral_period(credited_at), referrer_id, count(*), max(credited_at)
+FROM referrals WHERE status = 'credited' AND credited_at IS NOT NULL
+GROUP BY 1, 2;
+--> statement-breakpoint
+INSERT INTO period_score_counts (period, score, users)
+SELECT s.period, s.referrals, count(*) FROM period_scores s JOIN users u ON u.id = s.user_id
+WHERE u.status = 'active' AND s.referrals > 0
+GROUP BY 1, 2;
+--> statement-breakpoint
 -- period_score_counts: how many active referrers hold each count in each month, for ranks
 -- and totals (like score_counts for all time). A disabled or deleted account leaves every
 -- month's counts, and comes back into them when enabled.
@@ -77,8 +89,3 @@ END $$;
 --> statement-breakpoint
 CREATE TRIGGER users_period_score_counts AFTER UPDATE OF status ON users
 FOR EACH ROW EXECUTE FUNCTION users_period_score_counts();
---> statement-breakpoint
-INSERT INTO period_scores (period, user_id, referrals, reached_at)
-SELECT referral_period(credited_at), referrer_id, count(*), max(credited_at)
-FROM referrals WHERE status = 'credited' AND credited_at IS NOT NULL
-GROUP BY 1, 2;

@@ -46,6 +46,17 @@ BEGIN
   WHERE period = CAST(strftime('%Y%m', OLD.credited_at / 1000, 'unixepoch') AS INTEGER) AND user_id = OLD.referrer_id;
 END;
 --> statement-breakpoint
+-- Existing credits, in bulk (before the count triggers exist, so they run once, not per row).
+INSERT INTO period_scores (period, user_id, referrals, reached_at)
+SELECT CAST(strftime('%Y%m', credited_at / 1000, 'unixepoch') AS INTEGER), referrer_id, count(*), max(credited_at)
+FROM referrals WHERE status = 'credited' AND credited_at IS NOT NULL
+GROUP BY 1, 2;
+--> statement-breakpoint
+INSERT INTO period_score_counts (period, score, users)
+SELECT s.period, s.referrals, count(*) FROM period_scores s JOIN users u ON u.id = s.user_id
+WHERE u.status = 'active' AND s.referrals > 0
+GROUP BY 1, 2;
+--> statement-breakpoint
 -- period_score_counts: how many active referrers hold each count in each month, for ranks
 -- and totals (like score_counts for all time). A disabled or deleted account leaves every
 -- month's counts, and comes back into them when enabled.
@@ -76,8 +87,3 @@ BEGIN
     SELECT period, referrals, 1 FROM period_scores WHERE user_id = NEW.id AND referrals > 0
     ON CONFLICT (period, score) DO UPDATE SET users = users + 1;
 END;
---> statement-breakpoint
-INSERT INTO period_scores (period, user_id, referrals, reached_at)
-SELECT CAST(strftime('%Y%m', credited_at / 1000, 'unixepoch') AS INTEGER), referrer_id, count(*), max(credited_at)
-FROM referrals WHERE status = 'credited' AND credited_at IS NOT NULL
-GROUP BY 1, 2;

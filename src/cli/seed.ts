@@ -232,6 +232,9 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
   try {
     await client.query('begin');
     await client.query('alter table users disable trigger user');
+    // The monthly counts are rebuilt in one pass below, like score_counts: per-row upserts
+    // of a few shared rows would bloat them on PostgreSQL.
+    await client.query('alter table period_scores disable trigger user');
     for (let from = 1; from <= n; from += BATCH) {
       const to = Math.min(n, from + BATCH - 1);
       const ids: number[] = [];
@@ -279,6 +282,11 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
       bar?.increment(referred.length);
     }
     await client.query('alter table users enable trigger user');
+    await client.query('alter table period_scores enable trigger user');
+    await client.query(`
+      insert into period_score_counts (period, score, users)
+        select s.period, s.referrals, count(*) from period_scores s join users u on u.id = s.user_id
+        where u.status = 'active' and s.referrals > 0 group by 1, 2`);
     // What the users triggers would have written row by row: every code, for the alias table.
     await client.query('insert into referral_codes (code, user_id, created_at) select referral_code, id, created_at from users');
     await client.query(`

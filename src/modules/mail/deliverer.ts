@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createPollingLoop, type PassResult } from '../../polling-loop.js';
 import { DAY_MS, type Clock } from '../../clock.js';
 import type { OutboxRow } from '../../db/schema.js';
 import type { OutboxRepository } from './outbox.repository.js';
@@ -81,10 +82,7 @@ export function createDeliverer(options: DelivererOptions) {
   const sendBudgetMs = (transport.timeoutMs ?? SMTP_TIMEOUT_MS) + LEASE_MARGIN_MS;
   if (leaseMs <= sendBudgetMs) throw new Error(`leaseMs (${leaseMs}) must exceed the send timeout plus ${LEASE_MARGIN_MS} ms`);
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<{ sent: number; full: boolean }> | undefined;
-  let stopped = true;
-  let stopping = false;
+  const loop = createPollingLoop({ batch: () => deliverBatch(), pollMs, logger, name: 'outbox delivery' });
   // While the server is unreachable, pause the whole loop rather than try every row.
   let outageFailures = 0;
   let pausedUntil = 0;
@@ -129,7 +127,7 @@ export function createDeliverer(options: DelivererOptions) {
     return 'unsent';
   }
 
-  async function deliverBatch(): Promise<{ sent: number; full: boolean }> {
+  async function deliverBatch(): Promise<PassResult> {
     const now = clock.now();
     let sent = 0;
     let full = false;
@@ -142,7 +140,7 @@ export function createDeliverer(options: DelivererOptions) {
         const claim = row.lockedUntil!;
         // A stop hands the rest back at once (another worker sends it), so a shutdown
         // waits for one send at most, never a whole batch.
-        if (stopping || clock.now().getTime() + sendBudgetMs > claim.getTime()) {
+        if (loop.stopping() || clock.now().getTime() + sendBudgetMs > claim.getTime()) {
           await repo.release(
             batch.slice(i).map((r) => r.id),
             claim,
@@ -178,7 +176,7 @@ export function createDeliverer(options: DelivererOptions) {
   async function prune(before: Date): Promise<void> {
     let afterId = 0;
     let emptied = 0;
-    while (!stopping) {
+    while (!loop.stopping()) {
       const { found, lastId } = await repo.pruneSentBodies(before, afterId, PRUNE_CHUNK);
       emptied += found;
       afterId = lastId;
@@ -187,49 +185,7 @@ export function createDeliverer(options: DelivererOptions) {
     if (emptied > 0) logger.info({ emptied, before }, 'emptied the bodies of sent emails past their retention');
   }
 
-  function pass(): Promise<{ sent: number; full: boolean }> {
-    running ??= deliverBatch().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  /** One pass over due rows; returns how many were sent. Safe to call while the loop runs. */
-  async function runOnce(): Promise<number> {
-    return (await pass()).sent;
-  }
-
-  function schedule(): void {
-    if (stopped) return;
-    const tick = async () => {
-      try {
-        // Drain quickly while there is work; otherwise wait for the next tick.
-        while (!stopped && (await pass()).full);
-      } catch (err) {
-        logger.error({ err }, 'outbox delivery loop error');
-      }
-      schedule();
-    };
-    timer = setTimeout(() => void tick(), pollMs);
-    timer.unref();
-  }
-
-  return {
-    runOnce,
-    start(): void {
-      if (!stopped) return;
-      stopped = false;
-      stopping = false;
-      schedule();
-    },
-    /** Stops polling and waits for the send in flight (the rest of its batch is handed back), so shutdown never cuts a send. */
-    async stop(): Promise<void> {
-      stopped = true;
-      stopping = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
-  };
+  return { runOnce: () => loop.runOnce(), start: () => loop.start(), stop: () => loop.stop() };
 }
 
 export type Deliverer = ReturnType<typeof createDeliverer>;

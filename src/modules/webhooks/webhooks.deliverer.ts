@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createPollingLoop, type PassResult } from '../../polling-loop.js';
 import { DAY_MS, type Clock } from '../../clock.js';
 import type { Database } from '../../db/database.js';
 import type { WebhookDelivery, WebhookEndpoint } from '../../db/schema.js';
@@ -61,10 +62,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions) {
   const sendBudgetMs = sender.timeoutMs + LEASE_MARGIN_MS;
   if (leaseMs <= sendBudgetMs) throw new Error(`leaseMs (${leaseMs}) must exceed the send timeout plus ${LEASE_MARGIN_MS} ms`);
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<{ sent: number; full: boolean }> | undefined;
-  let stopped = true;
-  let stopping = false;
+  const loop = createPollingLoop({ batch: () => deliverBatch(), pollMs, logger, name: 'webhook delivery' });
 
   function leaseLost(row: WebhookDelivery): void {
     logger.warn({ deliveryId: row.id }, 'webhook delivery no longer held when its outcome was written (lease expired, or the endpoint was deleted)');
@@ -144,12 +142,12 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions) {
     return false;
   }
 
-  async function deliverBatch(): Promise<{ sent: number; full: boolean }> {
+  async function deliverBatch(): Promise<PassResult> {
     const { rows, endpoints } = await repo.claimDue(clock.now(), batchSize, leaseMs);
     const claim = rows[0]?.lockedUntil;
     if (!claim) return { sent: 0, full: false };
     // A stop hands a fresh claim back at once (another worker sends it).
-    if (stopping || clock.now().getTime() + sendBudgetMs > claim.getTime()) {
+    if (loop.stopping() || clock.now().getTime() + sendBudgetMs > claim.getTime()) {
       await repo.release(
         rows.map((r) => r.id),
         claim,
@@ -168,48 +166,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions) {
     return { sent: outcomes.filter(Boolean).length, full: rows.length === batchSize };
   }
 
-  function pass(): Promise<{ sent: number; full: boolean }> {
-    running ??= deliverBatch().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  function schedule(): void {
-    if (stopped) return;
-    const tick = async () => {
-      try {
-        // Drain quickly while there is work; otherwise wait for the next tick.
-        while (!stopped && (await pass()).full);
-      } catch (err) {
-        logger.error({ err }, 'webhook delivery loop error');
-      }
-      schedule();
-    };
-    timer = setTimeout(() => void tick(), pollMs);
-    timer.unref();
-  }
-
-  return {
-    /** One pass over due rows; returns how many were delivered. Safe to call while the loop runs. */
-    async runOnce(): Promise<number> {
-      return (await pass()).sent;
-    },
-    start(): void {
-      if (!stopped) return;
-      stopped = false;
-      stopping = false;
-      schedule();
-    },
-    /** Stops polling and waits for the attempts in flight (at most one timeout), so shutdown never cuts one. */
-    async stop(): Promise<void> {
-      stopped = true;
-      stopping = true;
-      if (timer) clearTimeout(timer);
-      // A pass that failed has been logged by the loop; shutdown goes on.
-      await running?.catch(() => undefined);
-    },
-  };
+  return { runOnce: () => loop.runOnce(), start: () => loop.start(), stop: () => loop.stop() };
 }
 
 /** Thrown to roll back a failure's transaction when the claim no longer holds its row. */
