@@ -1,4 +1,4 @@
-import { and, eq, ne } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import type supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { periodScoreCounts, periodScores, referrals, users } from '../src/db/sch
 import { periodOf } from '../src/modules/referral/period-ranking.repository.js';
 import { createTestClock, freshDatabase, makeTestApp, type TestApp } from './helpers/app.js';
 import { insertUser, run, userByEmail } from './helpers/db.js';
+import { applyReferralHistory, referralOpArb } from './helpers/referral-history.js';
 import { bare } from './helpers/extra.js';
 import { csrfFor, signup, uniqueEmail } from './helpers/forms.js';
 
@@ -230,21 +231,6 @@ describe('monthly leaderboards', () => {
   });
 });
 
-type Op =
-  | { kind: 'add'; referrer: number; day: number; credited: boolean }
-  | { kind: 'credit'; which: number; day: number }
-  | { kind: 'leave'; which: number; to: 'revoked' | 'rejected' }
-  | { kind: 'delete'; which: number }
-  | { kind: 'toggle'; referrer: number };
-
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('add' as const), referrer: fc.integer({ min: 0, max: 2 }), day: fc.integer({ min: 0, max: 70 }), credited: fc.boolean() }),
-  fc.record({ kind: fc.constant('credit' as const), which: fc.nat(), day: fc.integer({ min: 0, max: 70 }) }),
-  fc.record({ kind: fc.constant('leave' as const), which: fc.nat(), to: fc.constantFrom('revoked' as const, 'rejected' as const) }),
-  fc.record({ kind: fc.constant('delete' as const), which: fc.nat() }),
-  fc.record({ kind: fc.constant('toggle' as const), referrer: fc.integer({ min: 0, max: 2 }) }),
-);
-
 describe('period_scores under random histories', () => {
   let fresh: ReturnType<typeof freshDatabase>;
   beforeAll(() => {
@@ -260,52 +246,9 @@ describe('period_scores under random histories', () => {
     // Days from 1 January: 70 days cross two month ends; late = a millisecond before midnight.
     const at = (day: number, late: boolean) => new Date(Date.UTC(2026, 0, 1 + day) + (late ? 86_399_999 : 43_200_000));
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
+      fc.asyncProperty(fc.array(referralOpArb({ days: 70, toggles: true }), { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
         for (const table of ['referrals', 'period_scores', 'period_score_counts', 'referral_days', 'users']) await run(db, `delete from ${table}`);
-        const referrers = [await insertUser(db), await insertUser(db), await insertUser(db)];
-        const ids: number[] = [];
-        for (const op of ops) {
-          if (op.kind === 'add') {
-            const friend = await insertUser(db);
-            const when = at(op.day, late);
-            const [row] = await db
-              .insert(referrals)
-              .values({
-                referrerId: referrers[op.referrer]!.id,
-                referredUserId: friend.id,
-                referredEmail: friend.email,
-                source: 'signup',
-                status: op.credited ? 'credited' : 'pending',
-                createdAt: when,
-                creditedAt: op.credited ? when : null,
-              })
-              .returning({ id: referrals.id });
-            ids.push(row!.id);
-            continue;
-          }
-          if (op.kind === 'toggle') {
-            const id = referrers[op.referrer]!.id;
-            const [u] = await db.select({ status: users.status }).from(users).where(eq(users.id, id));
-            await db
-              .update(users)
-              .set({ status: u!.status === 'active' ? 'disabled' : 'active' })
-              .where(eq(users.id, id));
-            continue;
-          }
-          if (ids.length === 0) continue;
-          const id = ids[op.which % ids.length]!;
-          if (op.kind === 'credit') {
-            await db
-              .update(referrals)
-              .set({ status: 'credited', creditedAt: at(op.day, late) })
-              .where(and(eq(referrals.id, id), ne(referrals.status, 'credited')));
-          } else if (op.kind === 'leave') {
-            await db.update(referrals).set({ status: op.to }).where(eq(referrals.id, id));
-          } else {
-            await db.delete(referrals).where(eq(referrals.id, id));
-            ids.splice(ids.indexOf(id), 1);
-          }
-        }
+        await applyReferralHistory(db, ops, (day) => at(day, late));
 
         // The brute force: every credited referral, grouped by month and referrer in TypeScript.
         const credited = await db

@@ -2,11 +2,12 @@ import { and, count, eq, gt, ne, sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/client.js';
-import { referrals, scoreCounts, users } from '../src/db/schema.js';
+import { scoreCounts, users } from '../src/db/schema.js';
 import { locateRow, rankRows } from '../src/modules/referral/leaderboard.js';
 import { createReferralRepository, type ReferralRepository } from '../src/modules/referral/referral.repository.js';
 import { freshDatabase } from './helpers/app.js';
 import { insertUser, query, run } from './helpers/db.js';
+import { applyReferralHistory, referralOpArb } from './helpers/referral-history.js';
 
 type Op =
   | { kind: 'insert'; count: number; minute: number; disabled: boolean }
@@ -145,19 +146,6 @@ describe('ranking structures under random histories', () => {
   });
 });
 
-type ReferralOp =
-  | { kind: 'add'; referrer: number; credited: boolean; day: number }
-  | { kind: 'credit'; which: number; day: number }
-  | { kind: 'leave'; which: number; to: 'revoked' | 'held' | 'rejected' }
-  | { kind: 'delete'; which: number };
-
-const referralOpArb: fc.Arbitrary<ReferralOp> = fc.oneof(
-  fc.record({ kind: fc.constant('add' as const), referrer: fc.integer({ min: 0, max: 2 }), credited: fc.boolean(), day: fc.integer({ min: 0, max: 4 }) }),
-  fc.record({ kind: fc.constant('credit' as const), which: fc.nat(), day: fc.integer({ min: 0, max: 4 }) }),
-  fc.record({ kind: fc.constant('leave' as const), which: fc.nat(), to: fc.constantFrom('revoked' as const, 'held' as const, 'rejected' as const) }),
-  fc.record({ kind: fc.constant('delete' as const), which: fc.nat() }),
-);
-
 describe('referral_days under random histories', () => {
   let fresh: ReturnType<typeof freshDatabase>;
   beforeAll(() => {
@@ -173,43 +161,9 @@ describe('referral_days under random histories', () => {
     // A time in the middle of a day, and one a millisecond before midnight: both ends of a day.
     const at = (day: number, late: boolean) => new Date(Date.UTC(2026, 0, 1 + day) + (late ? 86_399_999 : 43_200_000));
     await fc.assert(
-      fc.asyncProperty(fc.array(referralOpArb, { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
+      fc.asyncProperty(fc.array(referralOpArb({ days: 4 }), { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
         for (const table of ['referrals', 'referral_days', 'users']) await run(db, `delete from ${table}`);
-        const referrers = [await insertUser(db), await insertUser(db), await insertUser(db)];
-        const ids: number[] = [];
-        for (const op of ops) {
-          if (op.kind === 'add') {
-            const friend = await insertUser(db);
-            const when = at(op.day, late);
-            const [row] = await db
-              .insert(referrals)
-              .values({
-                referrerId: referrers[op.referrer]!.id,
-                referredUserId: friend.id,
-                referredEmail: friend.email,
-                source: 'signup',
-                status: op.credited ? 'credited' : 'pending',
-                createdAt: when,
-                creditedAt: op.credited ? when : null,
-              })
-              .returning({ id: referrals.id });
-            ids.push(row!.id);
-            continue;
-          }
-          if (ids.length === 0) continue;
-          const id = ids[op.which % ids.length]!;
-          if (op.kind === 'credit') {
-            await db
-              .update(referrals)
-              .set({ status: 'credited', creditedAt: at(op.day, late) })
-              .where(and(eq(referrals.id, id), ne(referrals.status, 'credited')));
-          } else if (op.kind === 'leave') {
-            await db.update(referrals).set({ status: op.to }).where(eq(referrals.id, id));
-          } else {
-            await db.delete(referrals).where(eq(referrals.id, id));
-            ids.splice(ids.indexOf(id), 1);
-          }
-        }
+        await applyReferralHistory(db, ops, (day) => at(day, late));
         const kept = await query<{ referrer_id: number; day: number; n: number }>(
           db,
           'select referrer_id, day, credited as n from referral_days where credited <> 0 order by referrer_id, day',

@@ -1,3 +1,4 @@
+import { utcMinute } from '../clock.js';
 import type { Express } from 'express';
 import nunjucks from 'nunjucks';
 import { viewsDir } from '../paths.js';
@@ -23,7 +24,7 @@ export function setUpViews(app: Express, config: Config, assets: Assets): nunjuc
   });
   env.addFilter('datetime', (value: Date | number | null | undefined) => {
     if (value === null || value === undefined) return '';
-    return `${new Date(value).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    return utcMinute(value);
   });
   // One formatter for the process: constructing an Intl.NumberFormat costs far more than a render.
   const integer = new Intl.NumberFormat('en-US');

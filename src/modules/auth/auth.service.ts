@@ -179,6 +179,11 @@ export function createAuthService(deps: AuthServiceDeps) {
     return promote ? { ...user, role: 'admin' } : user;
   }
 
+  /** Marks the address confirmed, once, and screens the person's pending referral with it. */
+  async function confirmInTx(tx: Tx, userId: number, now: Date): Promise<void> {
+    if (await users.markVerifiedInTx(tx, userId, now)) await lifecycle.onEmailVerifiedInTx(tx, userId, now);
+  }
+
   /**
    * Confirms the address behind a link, and screens the person's pending referral in the
    * same transaction. Null for a bad, used or expired link. A second confirmation (another
@@ -190,7 +195,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     return database.transaction(async (tx) => {
       const owner = await users.spendTokenInTx(tx, 'email_verify', hashToken(token), now);
       if (!owner) return null;
-      if (await users.markVerifiedInTx(tx, owner.id, now)) await lifecycle.onEmailVerifiedInTx(tx, owner.id, now);
+      await confirmInTx(tx, owner.id, now);
       return owner;
     });
   }
@@ -283,7 +288,7 @@ export function createAuthService(deps: AuthServiceDeps) {
   async function markEmailVerified(user: User): Promise<User> {
     const now = clock.now();
     await database.transaction(async (tx) => {
-      if (await users.markVerifiedInTx(tx, user.id, now)) await lifecycle.onEmailVerifiedInTx(tx, user.id, now);
+      await confirmInTx(tx, user.id, now);
     });
     return (await users.findById(user.id)) ?? user;
   }

@@ -1,4 +1,5 @@
 import { and, eq } from 'drizzle-orm';
+import { utcMinute } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Tx } from '../../db/client.js';
 import { users, type Referral, type User } from '../../db/schema.js';
@@ -100,7 +101,7 @@ export function createNotifications(deps: {
       prepare('password_changed', user, {
         name: user.name,
         forgotUrl: url('/auth/forgot'),
-        changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        changedAt: utcMinute(now),
         otherDevicesOnly,
       }),
 
@@ -122,7 +123,7 @@ export function createNotifications(deps: {
       prepare('email_changed', old, {
         name: old.name,
         newEmail,
-        changedAt: `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        changedAt: utcMinute(now),
       }),
 
     async rewardEarned(tx: Tx, user: Recipient, reward: { name: string; description: string; threshold: number }, now: Date): Promise<void> {
@@ -146,7 +147,7 @@ export function createNotifications(deps: {
         const mail = prepare('webhook_disabled', admin, {
           name: admin.name,
           url: endpoint.url,
-          failingSince: `${endpoint.failingSince.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+          failingSince: utcMinute(endpoint.failingSince),
           lastError: endpoint.lastError.slice(0, 200),
           endpointUrl: url(`/admin/webhooks/${endpoint.id}`),
         });
