@@ -16,6 +16,7 @@ import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { periodOf } from '../src/modules/referral/period-ranking.repository.js';
 import { freePort } from '../test/helpers/net.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -647,7 +648,7 @@ async function measureIntegration(small: Target, large: Target, rows: Row[]): Pr
     const ratio = mean(month.map((r) => r.perSecond)) / mean(all.map((r) => r.perSecond));
     const ranked = await firstRow<{ n: number }>(
       large,
-      `select coalesce(sum(users), 0) as n from period_score_counts where period = ${new Date().getUTCFullYear() * 100 + new Date().getUTCMonth() + 1}`,
+      `select coalesce(sum(users), 0) as n from period_score_counts where period = ${periodOf(new Date())}`,
     );
     rows.push({
       metric: '`?period=month` page 1 ÷ all-time page 1 (uncached)',
