@@ -646,10 +646,7 @@ async function measureIntegration(small: Target, large: Target, rows: Row[]): Pr
     );
     checkStatuses('period page', [...month, ...all], '200');
     const ratio = mean(month.map((r) => r.perSecond)) / mean(all.map((r) => r.perSecond));
-    const ranked = await firstRow<{ n: number }>(
-      large,
-      `select coalesce(sum(users), 0) as n from period_score_counts where period = ${periodOf(new Date())}`,
-    );
+    const ranked = await firstRow<{ n: number }>(large, `select coalesce(sum(users), 0) as n from period_score_counts where period = ${periodOf(new Date())}`);
     rows.push({
       metric: '`?period=month` page 1 ÷ all-time page 1 (uncached)',
       detail: `${mean(month.map((r) => r.perSecond)).toFixed(0)} vs ${mean(all.map((r) => r.perSecond)).toFixed(0)} req/s (${Number(ranked.n).toLocaleString('en-US')} ranked this month, ${LARGE.toLocaleString('en-US')} users)`,
