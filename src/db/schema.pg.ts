@@ -1,5 +1,7 @@
 import { desc, sql } from 'drizzle-orm';
-import { API_SCOPES, LEADERBOARD_DISPLAYS, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
+import { API_SCOPES, CHANNELS, LEADERBOARD_DISPLAYS, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES } from './schema.sqlite.js';
+
+const CHANNEL_LIST = sql.raw(CHANNELS.map((c) => `'${c}'`).join(', '));
 import { bigint, boolean, check, customType, index, integer, pgTable, primaryKey, text, uniqueIndex, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 /**
@@ -93,6 +95,10 @@ export const referrals = pgTable(
     networkHash: text('network_hash'),
     deviceHash: text('device_hash'),
     emailAliasHash: text('email_alias_hash'),
+    channel: text('channel', { enum: CHANNELS }).notNull().default('unknown'),
+    utmSource: text('utm_source'),
+    utmMedium: text('utm_medium'),
+    utmCampaign: text('utm_campaign'),
     createdAt: epochMs('created_at').notNull(),
     screenedAt: epochMs('screened_at'),
     creditedAt: epochMs('credited_at'),
@@ -110,6 +116,7 @@ export const referrals = pgTable(
     check('referrals_source_check', sql`${t.source} in ('signup', 'applied', 'admin', 'api')`),
     check('referrals_status_check', sql`${t.status} in ('pending', 'held', 'credited', 'rejected', 'revoked')`),
     check('referrals_not_self_check', sql`${t.referrerId} <> ${t.referredUserId}`),
+    check('referrals_channel_check', sql`${t.channel} in (${CHANNEL_LIST})`),
   ],
 );
 
@@ -148,9 +155,17 @@ export const referralClicks = pgTable(
       .references(() => users.id),
     ipHash: text('ip_hash').notNull(),
     userAgentHash: text('user_agent_hash').notNull(),
+    channel: text('channel', { enum: CHANNELS }).notNull().default('link'),
+    utmSource: text('utm_source'),
+    utmMedium: text('utm_medium'),
+    utmCampaign: text('utm_campaign'),
     createdAt: epochMs('created_at').notNull(),
   },
-  (t) => [index('referral_clicks_referrer_created_idx').on(t.referrerId, t.createdAt), index('referral_clicks_created_idx').on(t.createdAt)],
+  (t) => [
+    index('referral_clicks_referrer_created_idx').on(t.referrerId, t.createdAt),
+    index('referral_clicks_created_idx').on(t.createdAt),
+    check('referral_clicks_channel_check', sql`${t.channel} in (${CHANNEL_LIST})`),
+  ],
 );
 
 /**
@@ -308,6 +323,43 @@ export const referralDays = pgTable(
     credited: integer('credited').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.referrerId, t.day] })],
+);
+
+export const channelDays = pgTable(
+  'channel_days',
+  {
+    day: integer('day').notNull(),
+    channel: text('channel').notNull(),
+    clicks: integer('clicks').notNull().default(0),
+    signups: integer('signups').notNull().default(0),
+    confirmed: integer('confirmed').notNull().default(0),
+    credited: integer('credited').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.channel] })],
+);
+
+export const friendRewards = pgTable(
+  'friend_rewards',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    userId: integer('user_id')
+      .notNull()
+      .unique()
+      .references(() => users.id),
+    referralId: integer('referral_id')
+      .notNull()
+      .references(() => referrals.id),
+    offer: text('offer').notNull(),
+    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] })
+      .notNull()
+      .default('awarded'),
+    awardedAt: epochMs('awarded_at').notNull(),
+    fulfilledAt: epochMs('fulfilled_at'),
+  },
+  (t) => [
+    index('friend_rewards_status_awarded_idx').on(t.status, t.awardedAt),
+    check('friend_rewards_status_check', sql`${t.status} in ('awarded', 'fulfilled', 'withdrawn')`),
+  ],
 );
 
 export const periodScores = pgTable(

@@ -72,6 +72,17 @@ export const REFERRAL_STATUSES = ['pending', 'held', 'credited', 'rejected', 're
 export const REFERRAL_SOURCES = ['signup', 'applied', 'admin', 'api'] as const;
 
 /**
+ * Where a click or a referred sign-up came from. The share links carry the first eight as
+ * `?src=`; `link` is a link without one, `other` a `src` we do not know, `code` a code
+ * typed by hand, `api` and `admin` referrals made by the integration API or an admin, and
+ * `unknown` a referral made before channels were recorded.
+ */
+export const SHARE_CHANNELS = ['email', 'whatsapp', 'x', 'facebook', 'linkedin', 'telegram', 'qr', 'copy'] as const;
+export const CHANNELS = [...SHARE_CHANNELS, 'link', 'other', 'code', 'api', 'admin', 'unknown'] as const;
+export type Channel = (typeof CHANNELS)[number];
+const CHANNEL_LIST = sql.raw(CHANNELS.map((c) => `'${c}'`).join(', '));
+
+/**
  * One row per referred person (referred_user_id is UNIQUE: a person is referred once,
  * ever). Only 'credited' rows count. A row is born 'pending' and is screened when it would
  * be credited (see CREDIT_ON): clean → 'credited', any fraud signal → 'held' for an admin,
@@ -100,6 +111,10 @@ export const referrals = sqliteTable(
     networkHash: text('network_hash'),
     deviceHash: text('device_hash'),
     emailAliasHash: text('email_alias_hash'),
+    channel: text('channel', { enum: CHANNELS }).notNull().default('unknown'),
+    utmSource: text('utm_source'),
+    utmMedium: text('utm_medium'),
+    utmCampaign: text('utm_campaign'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     screenedAt: integer('screened_at', { mode: 'timestamp_ms' }),
     creditedAt: integer('credited_at', { mode: 'timestamp_ms' }),
@@ -117,6 +132,7 @@ export const referrals = sqliteTable(
     check('referrals_source_check', sql`${t.source} in ('signup', 'applied', 'admin', 'api')`),
     check('referrals_status_check', sql`${t.status} in ('pending', 'held', 'credited', 'rejected', 'revoked')`),
     check('referrals_not_self_check', sql`${t.referrerId} <> ${t.referredUserId}`),
+    check('referrals_channel_check', sql`${t.channel} in (${CHANNEL_LIST})`),
   ],
 );
 
@@ -155,9 +171,17 @@ export const referralClicks = sqliteTable(
       .references(() => users.id),
     ipHash: text('ip_hash').notNull(),
     userAgentHash: text('user_agent_hash').notNull(),
+    channel: text('channel', { enum: CHANNELS }).notNull().default('link'),
+    utmSource: text('utm_source'),
+    utmMedium: text('utm_medium'),
+    utmCampaign: text('utm_campaign'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [index('referral_clicks_referrer_created_idx').on(t.referrerId, t.createdAt), index('referral_clicks_created_idx').on(t.createdAt)],
+  (t) => [
+    index('referral_clicks_referrer_created_idx').on(t.referrerId, t.createdAt),
+    index('referral_clicks_created_idx').on(t.createdAt),
+    check('referral_clicks_channel_check', sql`${t.channel} in (${CHANNEL_LIST})`),
+  ],
 );
 
 /**
@@ -325,6 +349,56 @@ export const referralDays = sqliteTable(
     credited: integer('credited').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.referrerId, t.day] })],
+);
+
+/**
+ * The referral funnel per channel and UTC day (day = ms / 86400000): clicks on the day of
+ * the click; sign-ups, confirmed and credited on the day of the referred sign-up (a
+ * cohort: of the people who joined through a channel that day, how many confirmed their
+ * address and how many count now). Kept exact by triggers on referral_clicks, referrals
+ * and users (migration 0020; PL/pgSQL on PostgreSQL) in the transaction of each change,
+ * so /admin reads a few hundred rows instead of counting every click and referral.
+ */
+export const channelDays = sqliteTable(
+  'channel_days',
+  {
+    day: integer('day').notNull(),
+    channel: text('channel').notNull(),
+    clicks: integer('clicks').notNull().default(0),
+    signups: integer('signups').notNull().default(0),
+    confirmed: integer('confirmed').notNull().default(0),
+    credited: integer('credited').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.channel] })],
+);
+
+/**
+ * The double-sided half of a referral: what the referred friend was offered (the program's
+ * friend offer when their referral was credited, kept as it read then), one per friend.
+ * Awarded in the credit's transaction, withdrawn with a revocation, fulfilled by an admin.
+ */
+export const friendRewards = sqliteTable(
+  'friend_rewards',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id')
+      .notNull()
+      .unique()
+      .references(() => users.id),
+    referralId: integer('referral_id')
+      .notNull()
+      .references(() => referrals.id),
+    offer: text('offer').notNull(),
+    status: text('status', { enum: ['awarded', 'fulfilled', 'withdrawn'] })
+      .notNull()
+      .default('awarded'),
+    awardedAt: integer('awarded_at', { mode: 'timestamp_ms' }).notNull(),
+    fulfilledAt: integer('fulfilled_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    index('friend_rewards_status_awarded_idx').on(t.status, t.awardedAt),
+    check('friend_rewards_status_check', sql`${t.status} in ('awarded', 'fulfilled', 'withdrawn')`),
+  ],
 );
 
 /**
@@ -507,3 +581,4 @@ export type UserReward = typeof userRewards.$inferSelect;
 export type ApiKey = typeof apiKeys.$inferSelect;
 export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect;
 export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;
+export type FriendReward = typeof friendRewards.$inferSelect;

@@ -36,6 +36,8 @@ export let webhookDeliveries = sqlite.webhookDeliveries;
 export let referralCodes = sqlite.referralCodes;
 export let periodScores = sqlite.periodScores;
 export let periodScoreCounts = sqlite.periodScoreCounts;
+export let channelDays = sqlite.channelDays;
+export let friendRewards = sqlite.friendRewards;
 export let engine: Dialect = 'sqlite';
 
 export function useEngine(dialect: Dialect): void {
@@ -63,6 +65,8 @@ export function useEngine(dialect: Dialect): void {
     referralCodes,
     periodScores,
     periodScoreCounts,
+    channelDays,
+    friendRewards,
   } = t);
   engine = dialect;
 }
@@ -70,10 +74,20 @@ export function useEngine(dialect: Dialect): void {
 /** Every table, for Drizzle's relational helpers (the schema argument of drizzle()). */
 export const tablesOf = (dialect: Dialect) => byEngine[dialect];
 
-export { API_SCOPES, LEADERBOARD_DISPLAYS, REFERRAL_SOURCES, REFERRAL_STATUSES, TOKEN_PURPOSES, WEBHOOK_EVENTS } from './schema.sqlite.js';
+export {
+  API_SCOPES,
+  CHANNELS,
+  SHARE_CHANNELS,
+  LEADERBOARD_DISPLAYS,
+  REFERRAL_SOURCES,
+  REFERRAL_STATUSES,
+  TOKEN_PURPOSES,
+  WEBHOOK_EVENTS,
+} from './schema.sqlite.js';
 export type {
   ApiKey,
   ApiScope,
+  Channel,
   LeaderboardDisplay,
   NewUser,
   OutboxRow,
@@ -82,6 +96,7 @@ export type {
   TokenPurpose,
   User,
   UserReward,
+  FriendReward,
   WebhookDelivery,
   WebhookEndpoint,
   WebhookEventType,

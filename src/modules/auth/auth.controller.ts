@@ -11,6 +11,7 @@ import { destroySession, endSession, freshSessionId, saveSession } from '../../h
 import { formValues, parseInput, type FieldErrors } from '../../http/validate.js';
 import { typedCode } from '../referral/referral-code.js';
 import { REF_COOKIE } from '../referral/referral.constants.js';
+import { REF_CHANNEL_COOKIE, signupAttribution } from '../referral/channels.js';
 import { safeNextPath } from '../users/users.middleware.js';
 import { ForgotSchema, LoginSchema, normalizeEmail, ResetSchema, SignupSchema } from './auth.schemas.js';
 import type { AuthService } from './auth.service.js';
@@ -73,7 +74,8 @@ export function createAuthController(deps: {
       return deps.sessions.rowOf(req.sessionID, req.session);
     };
     try {
-      await auth.signup(parsed.data, clientContext(req), sessionRow);
+      const linkCookie = (req.cookies as Record<string, unknown> | undefined)?.[REF_CHANNEL_COOKIE];
+      await auth.signup(parsed.data, clientContext(req), sessionRow, (code) => signupAttribution(linkCookie, code));
     } catch (err) {
       delete req.session.userId;
       if (err instanceof AppError && err.status < 500) {
@@ -89,6 +91,7 @@ export function createAuthController(deps: {
     });
     issueCsrfToken(res);
     res.clearCookie(REF_COOKIE, { path: '/' });
+    res.clearCookie(REF_CHANNEL_COOKIE, { path: '/' });
     setFlash(res, 'success', 'Welcome! Your account is ready. We have emailed you a link to confirm your address.');
     res.redirect(303, '/auth/signup/success');
   };

@@ -1,3 +1,4 @@
+import type { Attribution } from '../referral/channels.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
@@ -75,7 +76,15 @@ export function createAuthService(deps: AuthServiceDeps) {
    * caller needs in the same transaction (the web sign-up's session row).
    */
   async function createAccount(
-    input: { name: string; email: string; passwordHash: string; referrer: User | undefined; source: 'signup' | 'api'; client: ClientContext },
+    input: {
+      name: string;
+      email: string;
+      passwordHash: string;
+      referrer: User | undefined;
+      source: 'signup' | 'api';
+      client: ClientContext;
+      attribution?: Attribution;
+    },
     inTx?: (tx: Tx, user: User) => Promise<void>,
   ): Promise<User> {
     const emailNormalized = normalizeEmail(input.email);
@@ -108,7 +117,14 @@ export function createAuthService(deps: AuthServiceDeps) {
           }
           await events.emitInTx(tx, 'participant.created', participantData(user, config.baseUrl), now);
           if (input.referrer) {
-            await lifecycle.openInTx(tx, { referrerId: input.referrer.id, referred: user, source: input.source, client: hashes, now });
+            await lifecycle.openInTx(tx, {
+              referrerId: input.referrer.id,
+              referred: user,
+              source: input.source,
+              client: hashes,
+              now,
+              attribution: input.attribution,
+            });
           }
           await inTx?.(tx, user);
           return user;
@@ -123,13 +139,23 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  /** The web sign-up. `session` gives the row of the session that logs the new account in, written in its transaction. */
-  async function signup(input: SignupInput, client: ClientContext = {}, session?: (user: User) => SessionRow): Promise<User> {
+  /**
+   * The web sign-up. `session` gives the row of the session that logs the new account in,
+   * written in its transaction; `attributionOf` tells the channel of a referral made with
+   * the referrer's current code (see channels.ts).
+   */
+  async function signup(
+    input: SignupInput,
+    client: ClientContext = {},
+    session?: (user: User) => SessionRow,
+    attributionOf?: (referralCode: string) => Attribution,
+  ): Promise<User> {
     const referrer = await referrerOf(input.referral_code);
     if (await users.findByEmail(normalizeEmail(input.email))) throw conflict(EMAIL_TAKEN, 'email');
     const passwordHash = await hasher.hash(input.password);
+    const attribution = referrer && attributionOf ? attributionOf(referrer.referralCode) : undefined;
     return createAccount(
-      { name: input.name, email: input.email, passwordHash, referrer, source: 'signup', client },
+      { name: input.name, email: input.email, passwordHash, referrer, source: 'signup', client, attribution },
       session ? (tx, user) => writeSessionInTx(tx, session(user)) : undefined,
     );
   }

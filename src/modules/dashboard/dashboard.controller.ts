@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import { z } from 'zod';
 import { barChart } from '../../http/charts.js';
 import { setFlash } from '../../http/flash.js';
-import { qrSvg, shareLinks } from './sharing.js';
+import { channelLink, qrSvg, shareLinks } from './sharing.js';
 import { parseInput, type FieldErrors } from '../../http/validate.js';
 import type { AuthService } from '../auth/auth.service.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
@@ -53,7 +53,8 @@ export function createDashboardController(deps: {
     res.status(status).render('dashboard/index.njk', {
       title: 'Your dashboard',
       user: { name: user.name, referralCode: user.referralCode, referralsCount: user.referralsCount },
-      link,
+      // The link as people copy it from the page: its clicks count as the 'copy' channel.
+      link: channelLink(link, 'copy'),
       shareLinks: shareLinks(link),
       qr: await qrSvg(link),
       chart: barChart(stats.days, [{ name: 'referrals', className: 'bar-a', values: stats.daily }]),

@@ -1,5 +1,11 @@
 import { LRUCache } from 'lru-cache';
 import QRCode from 'qrcode';
+import type { SHARE_CHANNELS } from '../../db/schema.js';
+
+export type ShareChannel = (typeof SHARE_CHANNELS)[number];
+
+/** The link as shared through one channel: `?src=` tells /r where the click came from. */
+export const channelLink = (link: string, channel: ShareChannel) => `${link}?src=${channel}`;
 
 export interface ShareLink {
   network: string;
@@ -14,13 +20,14 @@ export interface ShareLink {
 export function shareLinks(link: string): ShareLink[] {
   const text = 'Join me! Sign up with my invite link:';
   const e = encodeURIComponent;
+  const via = (channel: ShareChannel) => e(channelLink(link, channel));
   return [
-    { network: 'email', label: 'Email', href: `mailto:?subject=${e('Join me')}&body=${e(`${text} ${link}`)}` },
-    { network: 'whatsapp', label: 'WhatsApp', href: `https://wa.me/?text=${e(`${text} ${link}`)}` },
-    { network: 'x', label: 'X', href: `https://x.com/intent/post?text=${e(text)}&url=${e(link)}` },
-    { network: 'facebook', label: 'Facebook', href: `https://www.facebook.com/sharer/sharer.php?u=${e(link)}` },
-    { network: 'linkedin', label: 'LinkedIn', href: `https://www.linkedin.com/sharing/share-offsite/?url=${e(link)}` },
-    { network: 'telegram', label: 'Telegram', href: `https://t.me/share/url?url=${e(link)}&text=${e(text)}` },
+    { network: 'email', label: 'Email', href: `mailto:?subject=${e('Join me')}&body=${e(`${text} `)}${via('email')}` },
+    { network: 'whatsapp', label: 'WhatsApp', href: `https://wa.me/?text=${e(`${text} `)}${via('whatsapp')}` },
+    { network: 'x', label: 'X', href: `https://x.com/intent/post?text=${e(text)}&url=${via('x')}` },
+    { network: 'facebook', label: 'Facebook', href: `https://www.facebook.com/sharer/sharer.php?u=${via('facebook')}` },
+    { network: 'linkedin', label: 'LinkedIn', href: `https://www.linkedin.com/sharing/share-offsite/?url=${via('linkedin')}` },
+    { network: 'telegram', label: 'Telegram', href: `https://t.me/share/url?url=${via('telegram')}&text=${e(text)}` },
   ];
 }
 
@@ -29,8 +36,10 @@ const cache = new LRUCache<string, string>({ max: 1000 });
 /**
  * The referral link as a QR code in SVG, generated on the server (no script, scales to
  * any print size). Labelled for screen readers; the same SVG is offered as a download.
+ * It encodes the link with `?src=qr`, so scans count as their own channel.
  */
-export async function qrSvg(link: string): Promise<string> {
+export async function qrSvg(referralLink: string): Promise<string> {
+  const link = channelLink(referralLink, 'qr');
   const hit = cache.get(link);
   if (hit) return hit;
   const svg = await QRCode.toString(link, { type: 'svg', margin: 2, errorCorrectionLevel: 'M', color: { dark: '#000000', light: '#ffffff' } });

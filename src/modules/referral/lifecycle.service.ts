@@ -1,3 +1,4 @@
+import { attributionBySource, type Attribution } from './channels.js';
 import type { Config } from '../../config.js';
 import type { Tx } from '../../db/client.js';
 import type { Referral, User } from '../../db/schema.js';
@@ -101,9 +102,12 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
         source: Referral['source'];
         client: { networkHash: string | null; deviceHash: string | null };
         now: Date;
+        /** The link's channel and tags; without one, the source names the channel. */
+        attribution?: Attribution;
       },
     ): Promise<Referral> {
       const referral = await insertReferralInTx(tx, {
+        ...(input.attribution ?? attributionBySource(input.source)),
         referrerId: input.referrerId,
         referredUserId: input.referred.id,
         referredEmail: input.referred.email,

@@ -11,6 +11,7 @@ import { periodFrom, periodText, type Leaderboard, type LeaderboardPage, type Pe
 import { periodOf } from './period-ranking.repository.js';
 import { REF_COOKIE, REF_COOKIE_MAX_AGE_MS } from './referral.constants.js';
 import { typedCode } from './referral-code.js';
+import { attributionOf, channelCookie, REF_CHANNEL_COOKIE } from './channels.js';
 import { LeaderboardQuerySchema, ProcessReferralSchema } from './referral.schemas.js';
 import type { ReferralService } from './referral.service.js';
 
@@ -67,23 +68,20 @@ export function createReferralController(deps: ReferralControllerDeps) {
     const key = clientKey(req.ip);
     await limits.clickIp.consume(key);
     const raw = typeof req.params.code === 'string' ? req.params.code : '';
-    const code = await service.recordClick(raw.length <= 40 ? typedCode(raw) : null, {
-      key,
-      userAgent: (req.get('user-agent') ?? '').slice(0, 512),
-      viewerId: req.user?.id,
-    });
+    const attribution = attributionOf(req.query);
+    const code = await service.recordClick(
+      raw.length <= 40 ? typedCode(raw) : null,
+      { key, userAgent: (req.get('user-agent') ?? '').slice(0, 512), viewerId: req.user?.id },
+      attribution,
+    );
     if (!code) {
       res.redirect(302, '/auth/signup');
       return;
     }
-    // Last click wins: a newer link overwrites the cookie.
-    res.cookie(REF_COOKIE, code, {
-      maxAge: REF_COOKIE_MAX_AGE_MS,
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: config.isProduction,
-      path: '/',
-    });
+    // Last click wins: a newer link overwrites both cookies (the code, and its channel and tags).
+    const options = { maxAge: REF_COOKIE_MAX_AGE_MS, httpOnly: true, sameSite: 'lax', secure: config.isProduction, path: '/' } as const;
+    res.cookie(REF_COOKIE, code, options);
+    res.cookie(REF_CHANNEL_COOKIE, channelCookie(code, attribution), options);
     res.redirect(302, `/auth/signup?ref=${code}`);
   };
 

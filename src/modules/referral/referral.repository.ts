@@ -1,3 +1,4 @@
+import type { Attribution } from './channels.js';
 import { and, asc, count, desc, eq, gt, gte, lte, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.js';
 import { prepared, rows } from '../../db/sql.js';
@@ -220,8 +221,14 @@ export function createReferralRepository(db: Db, freshness: VersionFreshness = {
     /** Ranked users with more referrals than this: one less than the competition rank. */
     countAbove: async (referralsCount: number): Promise<number> => (await aboveStmt.get({ referrals: referralsCount }))?.n ?? 0,
 
-    async recordClickInTx(tx: Tx, click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date }): Promise<void> {
-      await tx.insert(referralClicks).values({ referrerId: click.referrerId, ipHash: click.ipHash, userAgentHash: click.userAgentHash, createdAt: click.at });
+    async recordClickInTx(tx: Tx, click: { referrerId: number; ipHash: string; userAgentHash: string; at: Date; attribution: Attribution }): Promise<void> {
+      await tx.insert(referralClicks).values({
+        referrerId: click.referrerId,
+        ipHash: click.ipHash,
+        userAgentHash: click.userAgentHash,
+        ...click.attribution,
+        createdAt: click.at,
+      });
     },
     clicksFor: async (referrerId: number): Promise<number> => (await clicksStmt.get({ id: referrerId }))?.n ?? 0,
 

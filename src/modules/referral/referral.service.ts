@@ -1,3 +1,4 @@
+import type { Attribution } from './channels.js';
 import crypto from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
@@ -36,12 +37,16 @@ export function createReferralService(deps: ReferralServiceDeps) {
   const hash = (value: string) => crypto.createHmac('sha256', deps.hashKey).update(value).digest('base64url').slice(0, 22);
 
   /** Counts a click on someone's link; returns the canonical code, or null if there is none. */
-  async function recordClick(code: string | null, client: { key: string; userAgent: string; viewerId?: number }): Promise<string | null> {
+  async function recordClick(
+    code: string | null,
+    client: { key: string; userAgent: string; viewerId?: number },
+    attribution: Attribution,
+  ): Promise<string | null> {
     const referrer = code ? await users.findByCode(code) : undefined;
     if (!referrer || referrer.status !== 'active') return null;
     // People checking their own link do not inflate their clicks.
     if (client.viewerId !== referrer.id) {
-      const click = { referrerId: referrer.id, ipHash: hash(client.key), userAgentHash: hash(client.userAgent), at: clock.now() };
+      const click = { referrerId: referrer.id, ipHash: hash(client.key), userAgentHash: hash(client.userAgent), at: clock.now(), attribution };
       await database.transaction((tx) => referrals.recordClickInTx(tx, click));
     }
     return referrer.referralCode;
