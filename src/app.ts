@@ -27,6 +27,7 @@ import { createAdminController } from './modules/admin/admin.controller.js';
 import { createAdminRepository } from './modules/admin/admin.repository.js';
 import { adminRoutes } from './modules/admin/admin.routes.js';
 import { createAdminService } from './modules/admin/admin.service.js';
+import { createGrowthRepository } from './modules/admin/growth.js';
 import { createRewardsRepository } from './modules/rewards/rewards.repository.js';
 import { createRewardsService } from './modules/rewards/rewards.service.js';
 import { rewardEarnedData } from './modules/rewards/rewards.resources.js';
@@ -153,7 +154,17 @@ export function createApp(deps: AppDeps): App {
 
   const authController = createAuthController({ auth, limits, config, sessions: sessionStore, inviterOf: referrals.inviterOf });
   const dashboard = createDashboardController({ config, referrals, auth, rewards, settings });
-  const adminService = createAdminService({ database, leaderboard, repo: createAdminRepository(db), rewardsRepo, rewards, lifecycle, outbox, clock });
+  const adminService = createAdminService({
+    database,
+    leaderboard,
+    repo: createAdminRepository(db),
+    rewardsRepo,
+    rewards,
+    lifecycle,
+    outbox,
+    clock,
+    growth: createGrowthRepository(db),
+  });
   const admin = createAdminController({ service: adminService });
   const referralController = createReferralController({
     service: referrals,

@@ -80,3 +80,43 @@ export function fillDays(days: string[], counts: { day: string; n: number }[]): 
   const byDay = new Map(counts.map((c) => [c.day, c.n]));
   return days.map((d) => byDay.get(d) ?? 0);
 }
+
+/** Geometry for a horizontal grouped bar chart: one group per row label, one bar per series (views/partials/chart.njk, funnelChart). */
+export interface HorizontalChart {
+  width: number;
+  height: number;
+  plot: { left: number; width: number };
+  max: number;
+  groups: { label: string; y: number; labelY: number }[];
+  bars: { x: number; y: number; width: number; height: number; className: string; title: string; value: number; valueX: number; valueY: number }[];
+  labels: string[];
+  series: ChartSeries[];
+}
+
+export function horizontalChart(labels: string[], series: ChartSeries[], width = 480): HorizontalChart {
+  const bar = 10;
+  const gap = 14;
+  const groupHeight = series.length * bar + gap;
+  const plot = { left: 150, width: width - 150 - 56 };
+  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)));
+  const groups = labels.map((label, i) => ({ label, y: 8 + i * groupHeight, labelY: 8 + i * groupHeight + (series.length * bar) / 2 + 4 }));
+  const bars = labels.flatMap((label, i) =>
+    series.map((s, j) => {
+      const value = s.values[i] ?? 0;
+      const w = +((value / max) * plot.width).toFixed(2);
+      const y = groups[i]!.y + j * bar;
+      return {
+        x: plot.left,
+        y,
+        width: w,
+        height: bar - 2,
+        className: s.className,
+        title: `${label}: ${value} ${s.name}`,
+        value,
+        valueX: +(plot.left + w + 4).toFixed(2),
+        valueY: y + bar - 2,
+      };
+    }),
+  );
+  return { width, height: 8 + labels.length * groupHeight, plot, max, groups, bars, labels, series };
+}

@@ -30,6 +30,7 @@ export function setUpViews(app: Express, config: Config, assets: Assets): nunjuc
   const integer = new Intl.NumberFormat('en-US');
   env.addFilter('number', (value: number) => integer.format(value));
   env.addFilter('percent', (value: number) => `${(value * 100).toFixed(1)}%`);
+  env.addFilter('fixed2', (value: number) => value.toFixed(2));
   app.set('view engine', 'njk');
   app.set('views', viewsDir);
   app.enable('view cache');

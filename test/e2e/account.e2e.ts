@@ -34,7 +34,7 @@ describe('the account page on a phone', () => {
 
     // A friend joins with her code, so she is on the leaderboard.
     await page.goto(`${base}/dashboard`);
-    const code = (await page.locator('#referral-link').inputValue()).split('/r/')[1]!;
+    const code = new URL(await page.locator('#referral-link').inputValue()).pathname.split('/r/')[1]!;
     const friend = await newPage(browser, DESKTOP);
     await signUpInBrowser(friend.page, base, { name: 'Felix Accountfriend', email: 'felix@account.e2e.test', code });
     await friend.context.close();
@@ -68,7 +68,7 @@ describe('the account page on a phone', () => {
     await codeForm.locator('[name="code"]').fill('nina-2026');
     await submit(page, codeForm);
     await page.goto(`${base}/dashboard`);
-    await expect(page.locator('#referral-link').inputValue()).resolves.toBe(`${base}/r/NINA-2026`);
+    await expect(page.locator('#referral-link').inputValue()).resolves.toBe(`${base}/r/NINA-2026?src=copy`);
 
     // The export is offered (not downloaded here).
     await page.goto(`${base}/account`);

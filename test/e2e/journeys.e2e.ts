@@ -42,6 +42,9 @@ afterAll(async () => {
   if (server) fs.rmSync(server.dir, { recursive: true, force: true });
 });
 
+/** The code in a referral link (`…/r/CODE?src=copy`). */
+const codeIn = (link: string) => new URL(link).pathname.split('/r/')[1]!;
+
 /** The referral link shown on the dashboard of the page's logged-in user. */
 async function referralLinkOn(page: import('playwright-core').Page): Promise<string> {
   return page.locator('#referral-link').inputValue();
@@ -54,8 +57,8 @@ describe('the referral journey', () => {
     await screenshot(referrer.page, 'desktop-signup-success');
     await referrer.page.goto(`${base}/dashboard`);
     const link = await referralLinkOn(referrer.page);
-    expect(link).toMatch(new RegExp(`^${base}/r/[0-9A-Z]{8}$`));
-    const code = link.slice(-8);
+    expect(link).toMatch(new RegExp(`^${base}/r/[0-9A-Z]{8}\\?src=copy$`));
+    const code = codeIn(link);
 
     const friend = await newPage(browser, PHONE);
     await friend.page.goto(link);
@@ -156,7 +159,7 @@ describe('the referral journey', () => {
     await page.goto(`${base}/dashboard`);
     const rosa = await newPage(browser, DESKTOP);
     await logInInBrowser(rosa.page, base, 'rosa@e2e.test');
-    const code = (await referralLinkOn(rosa.page)).slice(-8);
+    const code = codeIn(await referralLinkOn(rosa.page));
     await page.getByLabel('Their referral code').fill(code.toLowerCase());
     await page.getByRole('button', { name: 'Apply code' }).click();
     await page.waitForURL('**/dashboard');
@@ -212,7 +215,11 @@ describe('dashboard sharing', () => {
 
     const hrefs = await page.locator('.share-links a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
     expect(hrefs).toHaveLength(6);
-    for (const href of hrefs) expect(decodeURIComponent(href)).toContain(link);
+    // The copy field's link says it was copied; each network's link names its network.
+    expect(link).toMatch(/\?src=copy$/);
+    const plain = link.replace('?src=copy', '');
+    const networks = ['email', 'whatsapp', 'x', 'facebook', 'linkedin', 'telegram'];
+    hrefs.forEach((href, i) => expect(decodeURIComponent(href)).toContain(`${plain}?src=${networks[i]}`));
     expect(hrefs.map((h) => (new URL(h).protocol === 'mailto:' ? 'mailto' : new URL(h).hostname))).toEqual([
       'mailto',
       'wa.me',
@@ -281,6 +288,12 @@ describe('admin pages', () => {
       ] as const) {
         await page.goto(`${base}${path}`);
         await expectHealthyPage(page, problems, `${label} admin ${name}`);
+        if (name === 'overview') {
+          // The friend of the first journey came through Rosa's copied link: the funnel has that channel.
+          await expect(page.getByRole('img', { name: /Referral funnel per channel/ }).isVisible()).resolves.toBe(true);
+          await expect(page.locator('tr[data-channel="copy"] td').first().textContent()).resolves.toMatch(/^[1-9]/);
+          await expect(page.locator('[data-stat="viral-all"]').textContent()).resolves.toMatch(/^\d+\.\d\d$/);
+        }
         if (name === 'overview' || name === 'users') await screenshot(page, `${label}-admin-${name}`);
       }
       await page.goto(`${base}/admin/users?q=rosa`);

@@ -1,11 +1,12 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { barChart } from '../../http/charts.js';
+import { barChart, horizontalChart } from '../../http/charts.js';
 import { AppError, notFound } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
 import { formValues, parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
 import { TierSchema } from '../rewards/rewards.schemas.js';
 import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
 import {
+  OverviewQuerySchema,
   IdParamSchema,
   LEADERBOARD_EXPORT_ROWS,
   LeaderboardExportSchema,
@@ -55,13 +56,28 @@ function back(req: Request, res: Response, fallback: string) {
 export function createAdminController(deps: { service: AdminService }) {
   const { service } = deps;
 
-  const getIndex: RequestHandler = async (_req, res) => {
-    const data = await service.analytics();
+  const getIndex: RequestHandler = async (req, res) => {
+    const { funnel: window } = parseOrThrow(OverviewQuerySchema, req.query);
+    const data = await service.analytics(window);
     const chart = barChart(data.days, [
       { name: 'sign-ups', className: 'bar-a', values: data.signups },
       { name: 'referrals', className: 'bar-b', values: data.referrals },
     ]);
-    res.render('admin/index.njk', { title: 'Admin', section: 'overview', ...data, chart });
+    const rows = data.growth.funnel;
+    const growth = {
+      ...data.growth,
+      windowLabel: window === 'all' ? 'all time' : 'last 30 days',
+      chart: horizontalChart(
+        rows.map((r) => r.label),
+        [
+          { name: 'clicks', className: 'bar-a', values: rows.map((r) => r.clicks) },
+          { name: 'sign-ups', className: 'bar-b', values: rows.map((r) => r.signups) },
+          { name: 'confirmed', className: 'bar-c', values: rows.map((r) => r.confirmed) },
+          { name: 'credited', className: 'bar-d', values: rows.map((r) => r.credited) },
+        ],
+      ),
+    };
+    res.render('admin/index.njk', { title: 'Admin', section: 'overview', ...data, chart, growth });
   };
 
   const getUsers: RequestHandler = async (req, res) => {

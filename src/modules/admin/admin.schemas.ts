@@ -1,3 +1,4 @@
+import { FUNNEL_WINDOWS } from './growth.js';
 import { z } from 'zod';
 import { PERIOD_PATTERN } from '../referral/leaderboard.js';
 import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
@@ -39,6 +40,11 @@ export const ReferralsQuerySchema = z.object({
 });
 
 export const PageQuerySchema = z.object({ page: pageField });
+
+/** /admin: the funnel's window, the last 30 days unless `?funnel=all`. */
+export const OverviewQuerySchema = z.object({
+  funnel: z.enum(FUNNEL_WINDOWS, { error: 'The funnel shows the last 30 days (30d) or all time (all).' }).default('30d'),
+});
 
 /** Where to go back to after an admin action: only admin pages. */
 export const ReturnToSchema = z.object({

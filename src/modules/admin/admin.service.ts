@@ -10,6 +10,7 @@ import { periodFrom, type Leaderboard } from '../referral/leaderboard.js';
 import type { RewardsRepository, TierInput } from '../rewards/rewards.repository.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
 import { auditInTx, type AdminRepository } from './admin.repository.js';
+import { firstDayOf, viralCoefficient, type FunnelWindow, type GrowthRepository } from './growth.js';
 
 /** Who decides: an admin, or a program through an integration API key (no user id). */
 export interface Actor {
@@ -26,6 +27,7 @@ export interface AdminServiceDeps {
   lifecycle: ReferralLifecycle;
   outbox: OutboxRepository;
   clock: Clock;
+  growth: GrowthRepository;
 }
 
 /**
@@ -35,11 +37,25 @@ export interface AdminServiceDeps {
 export function createAdminService(deps: AdminServiceDeps) {
   const { database, repo, clock } = deps;
 
-  async function analytics() {
-    const days = lastDays(clock.now(), 30);
+  async function analytics(window: FunnelWindow = '30d') {
+    const now = clock.now();
+    const days = lastDays(now, 30);
     const daily = await repo.daily(new Date(`${days[0]}T00:00:00Z`));
     const totals = await repo.totals();
+    const funnel = await deps.growth.funnel(window === 'all' ? null : firstDayOf(now, 30));
+    const credited30 = daily.credited.reduce((sum, d) => sum + d.n, 0);
     return {
+      growth: {
+        window,
+        funnel,
+        viral: {
+          participants: totals.users,
+          credited: totals.credited,
+          credited30,
+          all: viralCoefficient(totals.credited, totals.users),
+          days30: viralCoefficient(credited30, totals.users),
+        },
+      },
       totals,
       conversion: totals.clicks > 0 ? Math.min(1, totals.credited / totals.clicks) : null,
       days,
