@@ -147,6 +147,22 @@ describe('the channel of a referred sign-up', () => {
     expect(await referralOf(email)).toEqual({ channel: 'telegram', utm_source: null, utm_medium: null, utm_campaign: 'friends', referrer_id: user.id });
   });
 
+  it('is in the integration API and webhooks’ referral, with its tags', async () => {
+    const _csrf = await csrfFor(admin, '/admin/api-keys');
+    const made = await admin.post('/admin/api-keys').type('form').send({ name: 'channels', scope: 'read', _csrf });
+    const key = /value="(rk_[A-Za-z0-9_-]{43})"/.exec(made.text)![1]!;
+    const { code } = await newReferrer();
+    const visitor = t.request();
+    await visitor.get(`/r/${code}?src=email&utm_source=digest&utm_medium=mail&utm_campaign=may`);
+    const email = uniqueEmail('viaapi');
+    await signup(visitor, { email, referral_code: code });
+    const referred = (await userByEmail(t.db, email))!;
+    const list = await bare(t).get('/api/v1/referrals?limit=100').set('Authorization', `Bearer ${key}`);
+    expect(list.status).toBe(200);
+    const found = (list.body as { data: { referred_id: number; channel: string; utm: unknown }[] }).data.find((r) => r.referred_id === referred.id);
+    expect(found).toMatchObject({ channel: 'email', utm: { source: 'digest', medium: 'mail', campaign: 'may' } });
+  });
+
   it('is "code" when the code was typed: none clicked, or another person’s than the link’s', async () => {
     const a = await newReferrer('Link Owner');
     const b = await newReferrer('Code Owner');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { REFERRAL_STATUSES } from '../../db/schema.js';
+import { CHANNELS, REFERRAL_STATUSES } from '../../db/schema.js';
 import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
 import { PERIOD_PATTERN } from '../referral/leaderboard.js';
 import { ReferralCodeInputSchema } from '../referral/referral-code.js';
@@ -102,6 +102,14 @@ export const Referral = z
     referred_id: z.number().int(),
     status: z.enum(REFERRAL_STATUSES),
     source: z.enum(['signup', 'applied', 'admin', 'api']),
+    channel: z
+      .enum(CHANNELS)
+      .meta({
+        description: 'Where the referred person came from: the share link’s `src`, `link` (none), `other`, `code` (typed), `api`, `admin` or `unknown`.',
+      }),
+    utm: z
+      .object({ source: z.string().nullable(), medium: z.string().nullable(), campaign: z.string().nullable() })
+      .meta({ description: 'The utm tags of the link that brought them.' }),
     fraud_reasons: z.array(z.string()),
     created_at: isoTime,
     screened_at: isoTime.nullable(),

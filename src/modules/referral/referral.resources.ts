@@ -9,6 +9,8 @@ export function referralData(r: Referral) {
     referred_id: r.referredUserId,
     status: r.status,
     source: r.source,
+    channel: r.channel,
+    utm: { source: r.utmSource, medium: r.utmMedium, campaign: r.utmCampaign },
     fraud_reasons: r.fraudReasons ? r.fraudReasons.split(',') : [],
     created_at: r.createdAt.toISOString(),
     screened_at: iso(r.screenedAt),
