@@ -42,6 +42,17 @@ describe('db:seed', () => {
         expect(await countOf(db, 'select coalesce(sum(users), 0) from period_score_counts')).toBe(
           await countOf(db, 'select count(*) from period_scores where referrals > 0'),
         );
+        // The funnel holds every referred sign-up and credit once, on its day.
+        expect(await countOf(db, 'select coalesce(sum(signups), 0) from channel_days')).toBe(result.referrals);
+        expect(await countOf(db, 'select coalesce(sum(credited), 0) from channel_days')).toBe(
+          await countOf(db, "select count(*) from referrals where status = 'credited'"),
+        );
+        expect(
+          await countOf(
+            db,
+            'select count(*) from (select created_at / 86400000 as day, channel, count(*) as n from referrals group by 1, 2) r left join channel_days c on c.day = r.day and c.channel = r.channel where c.signups is distinct from r.n',
+          ),
+        ).toBe(0);
         expect(
           await countOf(
             db,

@@ -235,6 +235,8 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
     // The monthly counts are rebuilt in one pass below, like score_counts: per-row upserts
     // of a few shared rows would bloat them on PostgreSQL.
     await client.query('alter table period_scores disable trigger user');
+    // channel_days too: every referral would rewrite one of a handful of rows.
+    await client.query('alter table referrals disable trigger referrals_channel_days_insert');
     for (let from = 1; from <= n; from += BATCH) {
       const to = Math.min(n, from + BATCH - 1);
       const ids: number[] = [];
@@ -283,6 +285,15 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
     }
     await client.query('alter table users enable trigger user');
     await client.query('alter table period_scores enable trigger user');
+    await client.query('alter table referrals enable trigger referrals_channel_days_insert');
+    await client.query(`
+      insert into channel_days (day, channel, signups, confirmed, credited)
+        select r.created_at / 86400000, r.channel, count(*), count(u.email_verified_at), count(*) filter (where r.status = 'credited')
+        from referrals r join users u on u.id = r.referred_user_id group by 1, 2
+        on conflict (day, channel) do update set
+          signups = channel_days.signups + excluded.signups,
+          confirmed = channel_days.confirmed + excluded.confirmed,
+          credited = channel_days.credited + excluded.credited`);
     await client.query(`
       insert into period_score_counts (period, score, users)
         select s.period, s.referrals, count(*) from period_scores s join users u on u.id = s.user_id
