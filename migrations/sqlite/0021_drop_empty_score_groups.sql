@@ -1,0 +1,18 @@
+-- A score group that no longer holds anyone is removed, in score_counts (all time) and
+-- period_score_counts (months). Every credit moves its referrer from one group to the
+-- next, so without this each month kept a row with 0 for every count anyone passed
+-- through: a top referrer at 3,000 left 3,000 empty rows, and every total and rank summed
+-- over them. Rows are read as before (a missing group and a group of 0 are the same).
+DELETE FROM score_counts WHERE users = 0;
+--> statement-breakpoint
+DELETE FROM period_score_counts WHERE users = 0;
+--> statement-breakpoint
+CREATE TRIGGER score_counts_drop_empty AFTER UPDATE OF users ON score_counts WHEN NEW.users = 0
+BEGIN
+  DELETE FROM score_counts WHERE score = NEW.score AND users = 0;
+END;
+--> statement-breakpoint
+CREATE TRIGGER period_score_counts_drop_empty AFTER UPDATE OF users ON period_score_counts WHEN NEW.users = 0
+BEGIN
+  DELETE FROM period_score_counts WHERE period = NEW.period AND score = NEW.score AND users = 0;
+END;
