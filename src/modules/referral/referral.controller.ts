@@ -26,9 +26,22 @@ export interface ReferralControllerDeps {
   renderDashboard: (req: Request, res: Response, status: number, errors: FieldErrors, values: Record<string, string>) => Promise<void>;
 }
 
-/** "November 2026". One formatter for every request: building one costs more than the page's queries. */
+/**
+ * "November 2026". One formatter for every request (building one costs more than the
+ * page's queries), and each month formatted once: a page names up to three months, and
+ * formatting shows in the profile of a month page at about a tenth of its database time.
+ */
 const MONTH_FORMAT = new Intl.DateTimeFormat('en-GB', { month: 'long', year: 'numeric', timeZone: 'UTC' });
-const monthName = (period: number) => MONTH_FORMAT.format(Date.UTC(Math.floor(period / 100), (period % 100) - 1, 1));
+const monthNames = new Map<number, string>();
+function monthName(period: number): string {
+  let name = monthNames.get(period);
+  if (name === undefined) {
+    name = MONTH_FORMAT.format(Date.UTC(Math.floor(period / 100), (period % 100) - 1, 1));
+    // Bounded: months come from validated input (YYYY-MM), but a crawler can walk many.
+    if (monthNames.size < 1200) monthNames.set(period, name);
+  }
+  return name;
+}
 
 /** The public shape of a page: exactly the SPEC's fields, in both the page and the API. */
 function publicPage(p: LeaderboardPage) {
