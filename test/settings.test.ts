@@ -431,9 +431,12 @@ describe("the referred friend's dashboard and welcome email", () => {
     // The inviter's own dashboard has no such line: nobody invited them.
     expect((await grace.get('/dashboard')).text).not.toContain('data-friend-offer');
 
-    // Without an offer, there is nothing to show.
+    // An offer removed later does not take back what the friend was credited with: their
+    // friend reward keeps the offer of that moment (test/friend-rewards.test.ts).
     await set({ program_name: 'Acme Rewards', friend_offer: '' }, boss);
-    expect((await friend.get('/dashboard')).text).not.toContain('data-friend-offer');
+    const after = (await friend.get('/dashboard')).text;
+    expect(after).toContain('Two free coffees');
+    expect(after).toContain('Your reward is on its way.');
 
     const [audits] = await app.db.select({ n: count() }).from(auditLog).where(eq(auditLog.action, 'settings.update'));
     expect(audits?.n).toBe(2);

@@ -3,7 +3,7 @@ import { barChart, horizontalChart } from '../../http/charts.js';
 import { AppError, notFound } from '../../errors.js';
 import { setFlash } from '../../http/flash.js';
 import { formValues, parseInput, parseOrThrow, type FieldErrors } from '../../http/validate.js';
-import { TierSchema } from '../rewards/rewards.schemas.js';
+import { FRIEND_REWARD_STATUSES, FriendRewardsQuerySchema, TierSchema, type FriendRewardsQuery } from '../rewards/rewards.schemas.js';
 import { FRAUD_REASON_TEXT, parseReasons } from '../referral/fraud.js';
 import {
   OverviewQuerySchema,
@@ -180,11 +180,23 @@ export function createAdminController(deps: { service: AdminService }) {
     back(req, res, `/admin/users/${done.userId}`);
   };
 
+  const postFulfillFriend: RequestHandler = async (req, res) => {
+    const done = await service.fulfillFriendReward(req.user!, idOf(req));
+    setFlash(res, 'success', 'Friend reward marked as fulfilled.');
+    back(req, res, `/admin/users/${done.userId}`);
+  };
+
+  /** The friend-reward list's links: this status and page, the first page of each status, the next page. */
+  const friendLink = (status: string, before?: { awardedAt: Date; id: number }) =>
+    `/admin/rewards?friend_status=${status}${before ? `&before=${before.awardedAt.getTime()}.${before.id}` : ''}`;
+
   const renderRewards = async (
     res: Response,
     status = 200,
     form: { values?: Record<string, string>; errors?: Record<string, string>; editing?: number } = {},
-  ) =>
+    friendsQuery: FriendRewardsQuery = { friend_status: 'awarded' },
+  ) => {
+    const friends = await service.friendRewardsPage(friendsQuery.friend_status, friendsQuery.before, PAGE_SIZE);
     res.status(status).render('admin/rewards.njk', {
       title: 'Rewards',
       section: 'rewards',
@@ -192,9 +204,18 @@ export function createAdminController(deps: { service: AdminService }) {
       values: form.values ?? { active: 'on' },
       errors: form.errors ?? {},
       editing: form.editing,
+      friends: {
+        status: friendsQuery.friend_status,
+        rows: friends.rows,
+        tabs: FRIEND_REWARD_STATUSES.map((s) => ({ status: s, href: friendLink(s) })),
+        here: friendLink(friendsQuery.friend_status, friendsQuery.before),
+        first: friendsQuery.before ? friendLink(friendsQuery.friend_status) : null,
+        next: friends.next ? friendLink(friendsQuery.friend_status, friends.next) : null,
+      },
     });
+  };
 
-  const getRewards: RequestHandler = (_req, res) => renderRewards(res);
+  const getRewards: RequestHandler = (req, res) => renderRewards(res, 200, {}, parseOrThrow(FriendRewardsQuerySchema, req.query));
 
   /** Create (no id) or update (id): bad input re-renders with 400 and field errors. */
   const saveTier =
@@ -265,6 +286,7 @@ export function createAdminController(deps: { service: AdminService }) {
     postApprove: reviewAction('approve'),
     postReject: reviewAction('reject'),
     postFulfill,
+    postFulfillFriend,
     getRewards,
     postCreateTier: saveTier('create'),
     postUpdateTier: saveTier('update'),

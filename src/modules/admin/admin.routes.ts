@@ -19,6 +19,7 @@ export function adminRoutes(c: ReturnType<typeof createAdminController>): Router
   router.get('/review', c.getReview);
   router.post('/review', c.postReview);
   router.post('/user-rewards/:id/fulfill', c.postFulfill);
+  router.post('/friend-rewards/:id/fulfill', c.postFulfillFriend);
   router.get('/rewards', c.getRewards);
   router.post('/rewards', c.postCreateTier);
   router.post('/rewards/:id', c.postUpdateTier);

@@ -117,13 +117,13 @@ export function createAdminService(deps: AdminServiceDeps) {
     if (!(await repo.referralById(referralId))) throw notFound('No such referral.');
     const now = clock.now();
     return database.transaction(async (tx) => {
-      const { referral, rewardsWithdrawn } = await deps.lifecycle.revokeInTx(tx, referralId, now);
+      const { referral, rewardsWithdrawn, friendRewardWithdrawn } = await deps.lifecycle.revokeInTx(tx, referralId, now);
       await auditInTx(tx, {
         actorId: actor.id,
         action: 'referral.revoke',
         targetType: 'referral',
         targetId: referral.id,
-        details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, rewardsWithdrawn },
+        details: { referrerId: referral.referrerId, referredUserId: referral.referredUserId, rewardsWithdrawn, friendRewardWithdrawn },
         now,
       });
       return referral;
@@ -190,6 +190,31 @@ export function createAdminService(deps: AdminServiceDeps) {
     });
   }
 
+  /**
+   * The friend's half, handed out: like a tier reward, once (a second click, or a reward
+   * withdrawn meanwhile, is a 409 that changes nothing and audits nothing), audited in
+   * the same transaction. 404 for an id that names no friend reward.
+   */
+  async function fulfillFriendReward(actor: User, friendRewardId: number): Promise<{ userId: number }> {
+    return database.transaction(async (tx) => {
+      const now = clock.now();
+      const done = await deps.rewardsRepo.fulfillFriendInTx(tx, friendRewardId, now);
+      if (!done) {
+        if (!(await deps.rewardsRepo.friendRewardExistsInTx(tx, friendRewardId))) throw notFound('No such friend reward.');
+        throw new AppError(409, 'This friend reward is not waiting to be fulfilled.', { code: 'not_awarded' });
+      }
+      await auditInTx(tx, {
+        actorId: actor.id,
+        action: 'friend_reward.fulfill',
+        targetType: 'friend_reward',
+        targetId: friendRewardId,
+        details: { userId: done.userId },
+        now,
+      });
+      return done;
+    });
+  }
+
   async function createTier(actor: User, input: TierInput) {
     return database.transaction(async (tx) => {
       const tier = await deps.rewards.createTierInTx(tx, input);
@@ -227,12 +252,13 @@ export function createAdminService(deps: AdminServiceDeps) {
 
   async function userPage(id: number) {
     const user = await requireUser(id);
-    const [referrer, detail, rewards] = await Promise.all([
+    const [referrer, detail, rewards, friendReward] = await Promise.all([
       user.referredById ? repo.userById(user.referredById) : undefined,
       repo.userDetail(user.id),
       deps.rewardsRepo.rewardsOf(user.id),
+      deps.rewardsRepo.friendRewardOf(user.id),
     ]);
-    return { user, referrer: referrer ? { id: referrer.id, name: referrer.name } : null, detail, rewards };
+    return { user, referrer: referrer ? { id: referrer.id, name: referrer.name } : null, detail, rewards, friendReward: friendReward ?? null };
   }
 
   // Reads the admin pages list as they are: the service is still the one door.
@@ -248,6 +274,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     referralsAfter: repo.referralsAfter,
     listTiers: deps.rewardsRepo.listTiers,
     tierById: deps.rewardsRepo.tierById,
+    friendRewardsPage: (...page: Parameters<RewardsService['friendRewardsPage']>) => deps.rewards.friendRewardsPage(...page),
     setStatus,
     editProfile,
     leaderboardRows,
@@ -255,6 +282,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     review,
     reviewOne,
     fulfillReward,
+    fulfillFriendReward,
     createTier,
     updateTier,
   };

@@ -38,12 +38,28 @@ export function createDashboardController(deps: {
 
   const linkOf = (code: string) => `${config.baseUrl}/r/${code}`;
 
-  /** The friend offer, once the person's own referral counts (no lookups when there is no offer). */
-  async function friendOfferOf(user: User): Promise<{ inviter: string | null; offer: string } | null> {
+  /**
+   * The friend offer, once the person's own referral counts, and what became of it: their
+   * friend reward holds the offer as it read when they were credited, whatever the setting
+   * says now, and whether it is on its way or handed out; a withdrawn one (their referral
+   * was revoked) shows nothing. Someone credited before friend rewards existed has no row
+   * and sees the current offer, as before. No lookups for a person nobody referred.
+   */
+  async function friendOfferOf(
+    user: User,
+  ): Promise<{ inviter: string | null; offer: string; status: 'awarded' | 'fulfilled' | null; fulfilledAt: Date | null } | null> {
+    if (user.referredById === null) return null;
+    const reward = await deps.rewards.friendRewardOf(user.id);
+    if (reward) {
+      if (reward.status === 'withdrawn') return null;
+      // A fulfilled reward stays shown after a revocation: it was handed out.
+      const credited = await referrals.creditedReferralOf(user);
+      return { inviter: credited?.inviter ?? null, offer: reward.offer, status: reward.status, fulfilledAt: reward.fulfilledAt };
+    }
     const offer = (await deps.settings.current()).friendOffer;
     if (!offer) return null;
     const credited = await referrals.creditedReferralOf(user);
-    return credited ? { inviter: credited.inviter, offer } : null;
+    return credited ? { inviter: credited.inviter, offer, status: null, fulfilledAt: null } : null;
   }
 
   async function renderDashboard(req: Request, res: Response, status = 200, errors: FieldErrors = {}, values: Record<string, string> = {}) {

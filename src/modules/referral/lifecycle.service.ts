@@ -61,7 +61,7 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
     return reasons;
   }
 
-  /** Credits exactly once (count, rank, rewards, the referrer's email) or returns null. */
+  /** Credits exactly once (count, rank, rewards of both sides, the referrer's email) or returns null. */
   async function creditOnceInTx(tx: Tx, id: number, from: readonly Referral['status'][], now: Date): Promise<Referral | null> {
     const credited = await creditInTx(tx, id, from, now);
     if (!credited) return null;
@@ -161,12 +161,13 @@ export function createReferralLifecycle(deps: LifecycleDeps) {
       return rejected;
     },
 
-    /** Takes back a credited referral, with any reward it no longer supports. */
-    async revokeInTx(tx: Tx, id: number, now: Date): Promise<{ referral: Referral; rewardsWithdrawn: number }> {
+    /** Takes back a credited referral, with any reward it no longer supports: the referrer's tiers above the new count, the friend's award. */
+    async revokeInTx(tx: Tx, id: number, now: Date): Promise<{ referral: Referral; rewardsWithdrawn: number; friendRewardWithdrawn: boolean }> {
       const referral = await revokeInTx(tx, id, now);
       if (!referral) throw new AppError(409, 'Only a credited referral can be revoked.', { code: 'not_credited' });
       await emitInTx(tx, 'referral.revoked', referral, now);
-      return { referral, rewardsWithdrawn: await rewards.onRevokedInTx(tx, referral.referrerId) };
+      const withdrawn = await rewards.onRevokedInTx(tx, referral);
+      return { referral, rewardsWithdrawn: withdrawn.tiers, friendRewardWithdrawn: withdrawn.friend };
     },
 
     /** The screen alone, for the benchmark: what it adds to a credit. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FriendReward } from '../../db/schema.js';
 import { CONTROL_CHARS } from '../../http/validate.js';
 
 /** The admin's tier form. An unchecked "active" box sends nothing, which means inactive. */
@@ -36,3 +37,22 @@ export const TierSchema = z.object({
     .transform((v) => v === 'on'),
 });
 export type TierForm = z.output<typeof TierSchema>;
+
+export const FRIEND_REWARD_STATUSES = ['awarded', 'fulfilled', 'withdrawn'] as const satisfies readonly FriendReward['status'][];
+
+/**
+ * The admin's friend-reward list: one status at a time (those waiting first), and where
+ * the page starts, `before=<awarded_at ms>.<id>` of the last row of the page before.
+ */
+export const FriendRewardsQuerySchema = z.object({
+  friend_status: z.enum(FRIEND_REWARD_STATUSES, { error: 'Unknown status.' }).default('awarded'),
+  before: z
+    .string({ error: 'Not a page of this list.' })
+    .regex(/^(0|[1-9][0-9]{0,14})\.[1-9][0-9]{0,15}$/, 'Not a page of this list.')
+    .transform((v) => {
+      const [ms, id] = v.split('.').map(Number) as [number, number];
+      return { awardedAt: new Date(ms), id };
+    })
+    .optional(),
+});
+export type FriendRewardsQuery = z.output<typeof FriendRewardsQuerySchema>;
