@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import type { Logger } from 'pino';
-import type { Clock } from './clock.js';
+import { DAY_MS, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { SessionStore } from './db/session-store.js';
 import type { AppDatabase } from './db/database.js';
@@ -45,6 +45,7 @@ import { createReferralRepository } from './modules/referral/referral.repository
 import { referralLinkRoutes, referralRoutes } from './modules/referral/referral.routes.js';
 import { createReferralService } from './modules/referral/referral.service.js';
 import { createWebhooks } from './modules/webhooks/webhooks.module.js';
+import { pruneWebhookDeliveries } from './modules/webhooks/webhooks.repository.js';
 import { createAccountController } from './modules/account/account.controller.js';
 import { accountRoutes } from './modules/account/account.routes.js';
 import { createAccountService } from './modules/account/account.service.js';
@@ -62,6 +63,7 @@ import { programSettings, settingsVersionOf } from './modules/settings/settings.
 import { createSettingsRepository } from './modules/settings/settings.repository.js';
 import { settingsRoutes } from './modules/settings/settings.routes.js';
 import { createSettingsService } from './modules/settings/settings.service.js';
+import { DEFAULT_SETTINGS, SETTING_KEYS } from './modules/settings/settings.schemas.js';
 
 export interface AppDeps {
   config: Config;
@@ -109,7 +111,8 @@ export function createApp(deps: AppDeps): App {
     cache: config.leaderboardCache,
     secret: config.sessionSecret,
   });
-  const settings = createSettingsService({ database, repo: createSettingsRepository(db), clock, logger });
+  const settingsRepo = createSettingsRepository(db);
+  const settings = createSettingsService({ database, repo: settingsRepo, clock, logger });
   const pageCache = createPageCache({ enabled: config.leaderboardCache, version: () => referralRepo.leaderboardVersion(), settingsVersion: settingsVersionOf });
   const notifications = createNotifications({ templates: createMailTemplates(), config, program: settings.peek });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
@@ -126,6 +129,8 @@ export function createApp(deps: AppDeps): App {
       await notifications.rewardEarned(tx, user, tier, now);
       await webhooks.events.emitInTx(tx, 'reward.earned', rewardEarnedData(user.id, tier, now), now);
     },
+    // The committed setting, on the credit's own connection: not this worker's copy in memory.
+    friendOfferInTx: async (tx) => (await settingsRepo.rowsInTx(tx)).find((r) => r.key === SETTING_KEYS.friendOffer)?.value ?? DEFAULT_SETTINGS.friendOffer,
   });
   const signalHash = createSignalHasher(config.sessionSecret);
   const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications, events: webhooks.events });
@@ -148,7 +153,11 @@ export function createApp(deps: AppDeps): App {
     // At start and every 15 minutes, with the expired rate-limit counters, on both engines;
     // not in tests, where a unit of work in the background would collide with their set-up writes.
     pruneIntervalMs: config.env === 'test' ? undefined : 15 * 60 * 1000,
-    alsoPrune: [() => limits.prune(), () => pruneIdempotency(database, clock.now())],
+    alsoPrune: [
+      () => limits.prune(),
+      () => pruneIdempotency(database, clock.now()),
+      () => pruneWebhookDeliveries(database, new Date(clock.now().getTime() - config.outboxRetentionDays * DAY_MS)),
+    ],
     onPruneError: (err) => logger.warn({ err }, 'pruning expired sessions and rate limits failed'),
   });
 

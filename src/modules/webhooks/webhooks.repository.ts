@@ -1,6 +1,6 @@
-import { and, desc, eq, inArray, isNotNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNotNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.js';
-import type { Database } from '../../db/database.js';
+import { deleteInBatches, type Database } from '../../db/database.js';
 import { webhookDeliveries, webhookEndpoints, type WebhookDelivery, type WebhookEndpoint, type WebhookEventType } from '../../db/schema.js';
 import { exec, skipLocked } from '../../db/sql.js';
 
@@ -212,3 +212,19 @@ export function createWebhooksRepository(database: Database) {
 }
 
 export type WebhooksRepository = ReturnType<typeof createWebhooksRepository>;
+
+/**
+ * Deletes finished deliveries (sent, or failed for good) whose last attempt is older than
+ * `before`, in batches, on the session store's schedule: the delivery log keeps what an
+ * operator looks at (OUTBOX_RETENTION_DAYS, as for email bodies), and the table does not
+ * grow by every event forever. A waiting delivery is never deleted.
+ */
+export function pruneWebhookDeliveries(database: Database, before: Date): Promise<number> {
+  return deleteInBatches(
+    database,
+    webhookDeliveries,
+    webhookDeliveries.id,
+    and(inArray(webhookDeliveries.status, ['sent', 'failed']), lt(webhookDeliveries.nextAttemptAt, before)),
+    5000,
+  );
+}
