@@ -102,11 +102,9 @@ export const Referral = z
     referred_id: z.number().int(),
     status: z.enum(REFERRAL_STATUSES),
     source: z.enum(['signup', 'applied', 'admin', 'api']),
-    channel: z
-      .enum(CHANNELS)
-      .meta({
-        description: 'Where the referred person came from: the share link’s `src`, `link` (none), `other`, `code` (typed), `api`, `admin` or `unknown`.',
-      }),
+    channel: z.enum(CHANNELS).meta({
+      description: 'Where the referred person came from: the share link’s `src`, `link` (none), `other`, `code` (typed), `api`, `admin` or `unknown`.',
+    }),
     utm: z
       .object({ source: z.string().nullable(), medium: z.string().nullable(), campaign: z.string().nullable() })
       .meta({ description: 'The utm tags of the link that brought them.' }),
