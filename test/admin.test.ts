@@ -246,6 +246,10 @@ describe('referrals', () => {
     const done = await admin.post(`/admin/user-rewards/${reward.id}/fulfill`).type('form').send({ _csrf: adminToken });
     expect(done.status).toBe(303);
     expect((await admin.post(`/admin/user-rewards/${reward.id}/fulfill`).type('form').send({ _csrf: adminToken })).status).toBe(409);
+    // An id that names no reward is a 404, as for friend rewards; nothing is audited.
+    const audits = await countOf(t.db, "select count(*) from audit_log where action = 'reward.fulfill'");
+    expect((await admin.post('/admin/user-rewards/987654/fulfill').type('form').send({ _csrf: adminToken })).status).toBe(404);
+    expect(await countOf(t.db, "select count(*) from audit_log where action = 'reward.fulfill'")).toBe(audits);
     const referral = await row<{ id: number }>('select id from referrals where referrer_id = ?', ref.id);
     await admin.post(`/admin/referrals/${referral.id}/revoke`).type('form').send({ _csrf: adminToken });
     expect((await row<{ status: string }>('select status from user_rewards where id = ?', reward.id)).status).toBe('fulfilled');

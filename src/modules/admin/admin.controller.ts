@@ -175,13 +175,13 @@ export function createAdminController(deps: { service: AdminService }) {
     };
 
   const postFulfill: RequestHandler = async (req, res) => {
-    const done = await service.fulfillReward(req.user!, idOf(req));
+    const done = await service.fulfill(req.user!, 'tier', idOf(req));
     setFlash(res, 'success', 'Reward marked as fulfilled.');
     back(req, res, `/admin/users/${done.userId}`);
   };
 
   const postFulfillFriend: RequestHandler = async (req, res) => {
-    const done = await service.fulfillFriendReward(req.user!, idOf(req));
+    const done = await service.fulfill(req.user!, 'friend', idOf(req));
     setFlash(res, 'success', 'Friend reward marked as fulfilled.');
     back(req, res, `/admin/users/${done.userId}`);
   };

@@ -174,43 +174,41 @@ export function createAdminService(deps: AdminServiceDeps) {
     }
   }
 
-  async function fulfillReward(actor: User, userRewardId: number): Promise<{ userId: number }> {
-    return database.transaction(async (tx) => {
-      const done = await deps.rewardsRepo.fulfillInTx(tx, userRewardId, clock.now());
-      if (!done) throw new AppError(409, 'This reward is not waiting to be fulfilled.', { code: 'not_awarded' });
-      await auditInTx(tx, {
-        actorId: actor.id,
-        action: 'reward.fulfill',
-        targetType: 'user_reward',
-        targetId: userRewardId,
-        details: { userId: done.userId },
-        now: clock.now(),
-      });
-      return done;
-    });
-  }
+  /** The two kinds of reward an admin hands out: a referrer's tier reward and a referred friend's. */
+  const FULFILLABLE = {
+    tier: {
+      fulfillInTx: deps.rewardsRepo.fulfillInTx,
+      existsInTx: deps.rewardsRepo.rewardExistsInTx,
+      action: 'reward.fulfill',
+      targetType: 'user_reward',
+      missing: 'No such reward.',
+      notWaiting: 'This reward is not waiting to be fulfilled.',
+    },
+    friend: {
+      fulfillInTx: deps.rewardsRepo.fulfillFriendInTx,
+      existsInTx: deps.rewardsRepo.friendRewardExistsInTx,
+      action: 'friend_reward.fulfill',
+      targetType: 'friend_reward',
+      missing: 'No such friend reward.',
+      notWaiting: 'This friend reward is not waiting to be fulfilled.',
+    },
+  } as const;
 
   /**
-   * The friend's half, handed out: like a tier reward, once (a second click, or a reward
-   * withdrawn meanwhile, is a 409 that changes nothing and audits nothing), audited in
-   * the same transaction. 404 for an id that names no friend reward.
+   * A reward handed out, once: a second click, or a reward withdrawn meanwhile, is a 409
+   * that changes nothing and audits nothing; an id that names no reward is a 404. The
+   * audit row is written in the same transaction.
    */
-  async function fulfillFriendReward(actor: User, friendRewardId: number): Promise<{ userId: number }> {
+  async function fulfill(actor: User, kind: keyof typeof FULFILLABLE, id: number): Promise<{ userId: number }> {
+    const of = FULFILLABLE[kind];
     return database.transaction(async (tx) => {
       const now = clock.now();
-      const done = await deps.rewardsRepo.fulfillFriendInTx(tx, friendRewardId, now);
+      const done = await of.fulfillInTx(tx, id, now);
       if (!done) {
-        if (!(await deps.rewardsRepo.friendRewardExistsInTx(tx, friendRewardId))) throw notFound('No such friend reward.');
-        throw new AppError(409, 'This friend reward is not waiting to be fulfilled.', { code: 'not_awarded' });
+        if (!(await of.existsInTx(tx, id))) throw notFound(of.missing);
+        throw new AppError(409, of.notWaiting, { code: 'not_awarded' });
       }
-      await auditInTx(tx, {
-        actorId: actor.id,
-        action: 'friend_reward.fulfill',
-        targetType: 'friend_reward',
-        targetId: friendRewardId,
-        details: { userId: done.userId },
-        now,
-      });
+      await auditInTx(tx, { actorId: actor.id, action: of.action, targetType: of.targetType, targetId: id, details: { userId: done.userId }, now });
       return done;
     });
   }
@@ -281,8 +279,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     revokeReferral,
     review,
     reviewOne,
-    fulfillReward,
-    fulfillFriendReward,
+    fulfill,
     createTier,
     updateTier,
   };

@@ -135,7 +135,7 @@ export function createRewardsRepository(db: Db) {
     },
 
     /** Marks an awarded reward fulfilled; returns its owner, or undefined if it was not awarded. */
-    async fulfillInTx(tx: Tx, userRewardId: number, now: Date): Promise<{ userId: number } | undefined> {
+    fulfillInTx: async (tx: Tx, userRewardId: number, now: Date): Promise<{ userId: number } | undefined> => {
       const [done] = await tx
         .update(userRewards)
         .set({ status: 'fulfilled', fulfilledAt: now })
@@ -182,7 +182,7 @@ export function createRewardsRepository(db: Db) {
     },
 
     /** Marks an awarded friend reward fulfilled; returns its friend, or undefined if it was not awarded. */
-    async fulfillFriendInTx(tx: Tx, friendRewardId: number, now: Date): Promise<{ userId: number } | undefined> {
+    fulfillFriendInTx: async (tx: Tx, friendRewardId: number, now: Date): Promise<{ userId: number } | undefined> => {
       const [done] = await tx
         .update(friendRewards)
         .set({ status: 'fulfilled', fulfilledAt: now })
@@ -190,6 +190,9 @@ export function createRewardsRepository(db: Db) {
         .returning({ userId: friendRewards.userId });
       return done;
     },
+
+    rewardExistsInTx: async (tx: Tx, userRewardId: number): Promise<boolean> =>
+      (await tx.select({ id: userRewards.id }).from(userRewards).where(eq(userRewards.id, userRewardId)).limit(1)).length === 1,
 
     friendRewardExistsInTx: async (tx: Tx, friendRewardId: number): Promise<boolean> =>
       (await tx.select({ id: friendRewards.id }).from(friendRewards).where(eq(friendRewards.id, friendRewardId)).limit(1)).length === 1,
