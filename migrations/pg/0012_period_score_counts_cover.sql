@@ -1,0 +1,1 @@
+CREATE INDEX "period_score_counts_cover_idx" ON "period_score_counts" USING btree ("period","score","users");
