@@ -409,7 +409,7 @@ describe('earned credit on a phone', () => {
     await expect(referrer.page.getByRole('status').first().textContent()).resolves.toContain('Thank you! Your email address is confirmed.');
     await expect(referrer.page.locator('.verify-banner').count()).resolves.toBe(0);
     const link = await referralLinkOn(referrer.page);
-    const code = link.slice(-8);
+    const code = codeIn(link);
 
     // The friend opens the link on their phone, signs up, and is asked to confirm.
     const friend = await newPage(browser, from(PHONE, '198.51.100.20'));
