@@ -36,8 +36,16 @@ const spec = JSON.parse(process.argv[2]!) as Spec;
 const url = new URL(spec.base);
 const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections ?? 64 });
 
-function send(step: Step, state: { cookies: Map<string, string>; token?: string }): Promise<{ status: number; body: string; setCookies: string[] }> {
-  return new Promise((resolve, reject) => {
+type Sent = { status: number; body: string; setCookies: string[] };
+
+/**
+ * One request. A keep-alive socket the server closed as idle at the moment this client
+ * reused it fails with ECONNRESET before the request reached the server: that request is
+ * sent again once, on a fresh socket, as the Node.js documentation advises
+ * (`request.reusedSocket`). Any other failure, or a second one, counts as status 0.
+ */
+function send(step: Step, state: { cookies: Map<string, string>; token?: string }, retried = false): Promise<Sent> {
+  return new Promise<Sent>((resolve, reject) => {
     const headers: Record<string, string> = { ...step.headers };
     let body: string | undefined;
     if (step.kind) {
@@ -62,7 +70,10 @@ function send(step: Step, state: { cookies: Map<string, string>; token?: string 
         resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), setCookies: res.headers['set-cookie'] ?? [] });
       });
     });
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (!retried && req.reusedSocket && err.code === 'ECONNRESET') resolve(send(step, state, true));
+      else reject(err);
+    });
     req.end(body);
   });
 }

@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { users } from '../src/db/schema.js';
 import { createAssets } from '../src/http/assets.js';
 import { safeNextPath } from '../src/modules/users/users.middleware.js';
-import { NameSchema } from '../src/modules/auth/auth.schemas.js';
+import { NameSchema } from '../src/modules/users/users.schemas.js';
 import { makeTestApp, tempDir, type TestApp } from './helpers/app.js';
 import { insertUser, run, userByEmail } from './helpers/db.js';
 import { countUsers, fieldError, inputValue } from './helpers/extra.js';

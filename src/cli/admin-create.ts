@@ -7,7 +7,8 @@ import { openDatabase } from '../db/database.js';
 import { runMigrations } from '../db/migrate.js';
 import { auditLog, users } from '../db/schema.js';
 import { createUserRepository } from '../modules/users/users.repository.js';
-import { EmailSchema, NameSchema, normalizeEmail, PasswordSchema } from '../modules/auth/auth.schemas.js';
+import { PasswordSchema } from '../modules/auth/auth.schemas.js';
+import { EmailSchema, NameSchema, normalizeEmail } from '../modules/users/users.schemas.js';
 import { createBcryptHasher } from '../modules/auth/password-hasher.js';
 import { generateReferralCode } from '../modules/referral/referral-code.js';
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LEADERBOARD_DISPLAYS } from '../../db/schema.js';
-import { EmailSchema, NameSchema, PasswordSchema } from '../auth/auth.schemas.js';
+import { PasswordSchema } from '../auth/auth.schemas.js';
+import { EmailSchema, NameSchema } from '../users/users.schemas.js';
 import { VanityCodeSchema } from '../referral/referral-code.js';
 
 const CurrentPassword = z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1000, 'That password is too long.');

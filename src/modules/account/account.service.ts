@@ -4,7 +4,7 @@ import { uniqueViolation } from '../../db/errors.js';
 import type { LeaderboardDisplay, User } from '../../db/schema.js';
 import { AppError, badRequest } from '../../errors.js';
 import type { PasswordHasher } from '../auth/password-hasher.js';
-import { normalizeEmail } from '../auth/auth.schemas.js';
+import { normalizeEmail } from '../users/users.schemas.js';
 import type { Notifications } from '../mail/notifications.js';
 import type { ReferralRepository } from '../referral/referral.repository.js';
 import type { RewardsRepository } from '../rewards/rewards.repository.js';

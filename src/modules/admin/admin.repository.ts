@@ -5,27 +5,6 @@ import type { Db } from '../../db/client.js';
 import { auditLog, referralClicks, referrals, sessions, users, type Referral, type User } from '../../db/schema.js';
 import type { Tx } from '../../db/client.js';
 
-export interface AuditEntry {
-  actorId: number | null;
-  action: string;
-  targetType: string;
-  targetId: number | null;
-  details?: Record<string, unknown>;
-  now: Date;
-}
-
-/** Written inside the action's own transaction: no action without its audit row. */
-export async function auditInTx(tx: Tx, entry: AuditEntry): Promise<void> {
-  await tx.insert(auditLog).values({
-    actorId: entry.actorId,
-    action: entry.action,
-    targetType: entry.targetType,
-    targetId: entry.targetId,
-    details: JSON.stringify(entry.details ?? {}),
-    createdAt: entry.now,
-  });
-}
-
 /** `%` and `_` typed into a search box are literal characters, not wildcards. */
 const likeEscaped = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 // lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.

@@ -1,7 +1,7 @@
 import { FUNNEL_WINDOWS } from './growth.js';
 import { z } from 'zod';
 import { PERIOD_PATTERN } from '../referral/leaderboard.js';
-import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
+import { EmailSchema, NameSchema } from '../users/users.schemas.js';
 import { REFERRAL_SOURCES, REFERRAL_STATUSES } from '../../db/schema.js';
 
 const pageField = z

@@ -9,7 +9,8 @@ import type { ReferralLifecycle } from '../referral/lifecycle.service.js';
 import { periodFrom, type Leaderboard } from '../referral/leaderboard.js';
 import type { RewardsRepository, TierInput } from '../rewards/rewards.repository.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
-import { auditInTx, type AdminRepository } from './admin.repository.js';
+import type { AdminRepository } from './admin.repository.js';
+import { auditInTx } from '../audit/audit.repository.js';
 import { firstDayOf, viralCoefficient, type FunnelWindow, type GrowthRepository } from './growth.js';
 
 /** Who decides: an admin, or a program through an integration API key (no user id). */

@@ -3,7 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/database.js';
 import type { ApiKey, ApiScope, User } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
-import { auditInTx } from '../admin/admin.repository.js';
+import { auditInTx } from '../audit/audit.repository.js';
 import type { ApiKeyRepository } from './api-keys.repository.js';
 
 /** `rk_` and 256 random bits in base64url (43 characters). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CHANNELS, REFERRAL_STATUSES } from '../../db/schema.js';
-import { EmailSchema, NameSchema } from '../auth/auth.schemas.js';
+import { EmailSchema, NameSchema } from '../users/users.schemas.js';
 import { PERIOD_PATTERN } from '../referral/leaderboard.js';
 import { ReferralCodeInputSchema } from '../referral/referral-code.js';
 

@@ -4,7 +4,7 @@ import { badRequest, notFound } from '../../errors.js';
 import type { AdminService } from '../admin/admin.service.js';
 import type { AccountService } from '../account/account.service.js';
 import type { AuthService } from '../auth/auth.service.js';
-import { normalizeEmail } from '../auth/auth.schemas.js';
+import { normalizeEmail } from '../users/users.schemas.js';
 import type { ClientContext } from '../referral/fraud.js';
 import { periodFrom, type Leaderboard } from '../referral/leaderboard.js';
 import type { Clock } from '../../clock.js';

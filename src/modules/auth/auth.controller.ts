@@ -13,7 +13,8 @@ import { typedCode } from '../referral/referral-code.js';
 import { REF_COOKIE } from '../referral/referral.constants.js';
 import { REF_CHANNEL_COOKIE, signupAttribution } from '../referral/channels.js';
 import { safeNextPath } from '../users/users.middleware.js';
-import { ForgotSchema, LoginSchema, normalizeEmail, ResetSchema, SignupSchema } from './auth.schemas.js';
+import { ForgotSchema, LoginSchema, ResetSchema, SignupSchema } from './auth.schemas.js';
+import { normalizeEmail } from '../users/users.schemas.js';
 import type { AuthService } from './auth.service.js';
 
 const SIGNUP_FIELDS = ['name', 'email', 'referral_code'] as const;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { CONTROL_CHARS } from '../../http/validate.js';
 import { ReferralCodeInputSchema } from '../referral/referral-code.js';
+import { EmailSchema, NameSchema } from '../users/users.schemas.js';
 
 const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary['passwords-common']);
 
@@ -9,31 +9,6 @@ export const PASSWORD_MIN_CHARS = 8;
 export const PASSWORD_MAX_BYTES = 72;
 
 const requiredString = (message: string) => z.string({ error: message });
-
-/** Trimmed; lower-cased only for uniqueness and lookup (see normalizeEmail). */
-export const EmailSchema = requiredString('Enter your email address.')
-  .max(1000, 'That email address is too long.')
-  .refine((v) => !CONTROL_CHARS.test(v), 'Email addresses cannot contain line breaks or control characters.')
-  .transform((v) => v.trim())
-  .pipe(
-    z
-      .string()
-      .min(1, 'Enter your email address.')
-      .max(254, 'That email address is too long.')
-      .regex(/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:".]{2,}$/, 'Enter a valid email address, like name@example.com.'),
-  );
-
-export const normalizeEmail = (email: string) => email.trim().toLowerCase();
-
-export const NameSchema = requiredString('Enter your name.')
-  .max(1000, 'Use at most 60 characters.')
-  .refine((v) => !CONTROL_CHARS.test(v), 'Names cannot contain line breaks or control characters.')
-  // Format characters (bidi overrides, zero-width spaces, BOM) are invisible but reorder or
-  // disguise the text around them: a name could impersonate another or flip a page's text.
-  // Checked before trimming, because trim() silently drops U+FEFF.
-  .refine((v) => !/\p{Cf}/u.test(v), 'Names cannot contain invisible formatting characters (such as direction overrides or zero-width spaces).')
-  .transform((v) => v.trim().replace(/\s+/g, ' '))
-  .pipe(z.string().min(1, 'Enter your name.').max(60, 'Use at most 60 characters.'));
 
 /**
  * bcrypt reads at most 72 bytes and stops at a NUL byte, so both are refused outright

@@ -16,9 +16,10 @@ import { REFERRER_INACTIVE } from '../referral/referral.repository.js';
 import { EMAIL_CHANGE_TTL_MS, LOGIN_LINK_TTL_MS, NO_PASSWORD, RESET_TOKEN_TTL_MS, VERIFY_TOKEN_TTL_MS } from '../users/users.constants.js';
 import { participantData } from '../users/users.resources.js';
 import { hashToken, newToken, TOKEN_SHAPE } from '../users/tokens.js';
-import type { WebhookEvents } from '../webhooks/webhook-events.js';
+import type { WebhookEvents } from '../../events.js';
 import type { UserRepository } from '../users/users.repository.js';
-import { normalizeEmail, type LoginInput, type SignupInput } from './auth.schemas.js';
+import type { LoginInput, SignupInput } from './auth.schemas.js';
+import { normalizeEmail } from '../users/users.schemas.js';
 import type { PasswordHasher } from './password-hasher.js';
 
 export const INVALID_LOGIN = 'The email or password is incorrect.';

@@ -5,7 +5,7 @@ import type { Referral, User } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import type { Notifications } from '../mail/notifications.js';
 import type { RewardsService } from '../rewards/rewards.service.js';
-import type { WebhookEvents } from '../webhooks/webhook-events.js';
+import type { WebhookEvents } from '../../events.js';
 import { canonicalEmail, isDisposableEmail, type FraudReason, type SignalHasher } from './fraud.js';
 import {
   creditInTx,

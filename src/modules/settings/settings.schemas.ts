@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CONTROL_CHARS } from '../../http/validate.js';
-import { EmailSchema } from '../auth/auth.schemas.js';
+import { EmailSchema } from '../users/users.schemas.js';
 
 /** What an admin sets at /admin/settings; every page and email reads it. */
 export interface ProgramSettings {

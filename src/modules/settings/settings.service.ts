@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
-import { auditInTx } from '../admin/admin.repository.js';
+import { auditInTx } from '../audit/audit.repository.js';
 import type { SettingRow, SettingsRepository } from './settings.repository.js';
 import { DEFAULT_SETTINGS, SETTING_KEYS, type ProgramSettings } from './settings.schemas.js';
 

@@ -3,7 +3,7 @@ import { createPollingLoop, type PassResult } from '../../polling-loop.js';
 import { DAY_MS, type Clock } from '../../clock.js';
 import type { Database } from '../../db/database.js';
 import type { WebhookDelivery, WebhookEndpoint } from '../../db/schema.js';
-import { auditInTx } from '../admin/admin.repository.js';
+import { auditInTx } from '../audit/audit.repository.js';
 import type { Notifications } from '../mail/notifications.js';
 import type { AttemptResult, Sender } from './sender.js';
 import { signedHeaders } from './signing.js';

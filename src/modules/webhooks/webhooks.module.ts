@@ -7,7 +7,7 @@ import type { Notifications } from '../mail/notifications.js';
 import { createSender } from './sender.js';
 import { newMessageId } from './signing.js';
 import { createTargetGuard, type Resolver } from './url-guard.js';
-import type { WebhookEvents } from './webhook-events.js';
+import type { WebhookEvents } from '../../events.js';
 import { createWebhooksController } from './webhooks.controller.js';
 import { createWebhookDeliverer, type WebhookDeliverer } from './webhooks.deliverer.js';
 import { createWebhooksRepository, fanOutInTx } from './webhooks.repository.js';

@@ -3,7 +3,7 @@ import type { Tx } from '../../db/client.js';
 import type { Database } from '../../db/database.js';
 import type { User, WebhookEndpoint } from '../../db/schema.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
-import { auditInTx } from '../admin/admin.repository.js';
+import { auditInTx } from '../audit/audit.repository.js';
 import { newSecret } from './signing.js';
 import { RefusedTargetError, type TargetGuard } from './url-guard.js';
 import type { EndpointInput } from './webhooks.schemas.js';

@@ -1,5 +1,5 @@
-import type { Tx } from '../../db/client.js';
-import type { WebhookEventType } from '../../db/schema.js';
+import type { Tx } from './db/client.js';
+import type { WebhookEventType } from './db/schema.js';
 
 /**
  * The door through which the rest of the app reports an event: it writes one outbox row
