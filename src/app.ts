@@ -63,7 +63,6 @@ import { programSettings, settingsVersionOf } from './modules/settings/settings.
 import { createSettingsRepository } from './modules/settings/settings.repository.js';
 import { settingsRoutes } from './modules/settings/settings.routes.js';
 import { createSettingsService } from './modules/settings/settings.service.js';
-import { DEFAULT_SETTINGS, SETTING_KEYS } from './modules/settings/settings.schemas.js';
 
 export interface AppDeps {
   config: Config;
@@ -111,8 +110,7 @@ export function createApp(deps: AppDeps): App {
     cache: config.leaderboardCache,
     secret: config.sessionSecret,
   });
-  const settingsRepo = createSettingsRepository(db);
-  const settings = createSettingsService({ database, repo: settingsRepo, clock, logger });
+  const settings = createSettingsService({ database, repo: createSettingsRepository(db), clock, logger });
   const pageCache = createPageCache({ enabled: config.leaderboardCache, version: () => referralRepo.leaderboardVersion(), settingsVersion: settingsVersionOf });
   const notifications = createNotifications({ templates: createMailTemplates(), config, program: settings.peek });
   const mailer = deps.mailer ?? createTransportFromConfig(config, logger);
@@ -130,7 +128,7 @@ export function createApp(deps: AppDeps): App {
       await webhooks.events.emitInTx(tx, 'reward.earned', rewardEarnedData(user.id, tier, now), now);
     },
     // The committed setting, on the credit's own connection: not this worker's copy in memory.
-    friendOfferInTx: async (tx) => (await settingsRepo.rowsInTx(tx)).find((r) => r.key === SETTING_KEYS.friendOffer)?.value ?? DEFAULT_SETTINGS.friendOffer,
+    friendOfferInTx: async (tx) => (await settings.committedInTx(tx)).friendOffer,
   });
   const signalHash = createSignalHasher(config.sessionSecret);
   const lifecycle = createReferralLifecycle({ config, hash: signalHash, rewards, notifications, events: webhooks.events });

@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock.js';
+import { DAY_MS, type Clock } from '../../clock.js';
 import { fillDays, lastDays } from '../../http/charts.js';
 import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
@@ -11,7 +11,7 @@ import type { RewardsRepository, TierInput } from '../rewards/rewards.repository
 import type { RewardsService } from '../rewards/rewards.service.js';
 import type { AdminRepository } from './admin.repository.js';
 import { auditInTx } from '../audit/audit.repository.js';
-import { firstDayOf, viralCoefficient, type FunnelWindow, type GrowthRepository } from './growth.js';
+import { viralCoefficient, type FunnelWindow, type GrowthRepository } from './growth.js';
 
 /** Who decides: an admin, or a program through an integration API key (no user id). */
 export interface Actor {
@@ -43,7 +43,8 @@ export function createAdminService(deps: AdminServiceDeps) {
     const days = lastDays(now, 30);
     const daily = await repo.daily(new Date(`${days[0]}T00:00:00Z`));
     const totals = await repo.totals();
-    const funnel = await deps.growth.funnel(window === 'all' ? null : firstDayOf(now, 30));
+    // The same 30 days as the daily chart: the funnel starts on its first day.
+    const funnel = await deps.growth.funnel(window === 'all' ? null : Date.parse(`${days[0]}T00:00:00Z`) / DAY_MS);
     const credited30 = daily.credited.reduce((sum, d) => sum + d.n, 0);
     return {
       growth: {

@@ -1,5 +1,4 @@
 import { gte, sql } from 'drizzle-orm';
-import { DAY_MS } from '../../clock.js';
 import type { Db } from '../../db/client.js';
 import { channelDays, type Channel } from '../../db/schema.js';
 
@@ -59,9 +58,6 @@ export function createGrowthRepository(db: Db) {
 }
 
 export type GrowthRepository = ReturnType<typeof createGrowthRepository>;
-
-/** The first UTC day (days since the epoch) of the last `days` days, today included. */
-export const firstDayOf = (now: Date, days: number) => Math.floor(now.getTime() / DAY_MS) - (days - 1);
 
 /**
  * The viral coefficient as /admin shows it: credited referrals per participant. All time,

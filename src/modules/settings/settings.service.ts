@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
+import type { Tx } from '../../db/client.js';
 import type { Database } from '../../db/database.js';
 import type { User } from '../../db/schema.js';
 import { auditInTx } from '../audit/audit.repository.js';
@@ -95,6 +96,8 @@ export function createSettingsService(deps: { database: Database; repo: Settings
       if (!fresh()) void refresh();
       return memo?.settings ?? fromRows([], -1);
     },
+    /** The settings as committed, read in the caller's transaction (not this worker's copy in memory). */
+    committedInTx: async (tx: Tx): Promise<ProgramSettings> => plain(fromRows(await repo.rowsInTx(tx), 0)),
     /** Saves every setting, counts the change and audits it with before and after, in one transaction. */
     update: async (actor: Pick<User, 'id'>, input: ProgramSettings): Promise<CurrentSettings> => {
       const now = clock.now();
