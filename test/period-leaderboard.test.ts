@@ -241,12 +241,12 @@ describe('period_scores under random histories', () => {
     fresh.drop();
   });
 
-  it('always holds every month’s counts, times and tie groups, as a brute force over referrals finds them', async () => {
+  it('always holds every month’s counts, times, tie groups and each referrer’s name, display and status, as a brute force finds them', async () => {
     const db = fresh.db;
     // Days from 1 January: 70 days cross two month ends; late = a millisecond before midnight.
     const at = (day: number, late: boolean) => new Date(Date.UTC(2026, 0, 1 + day) + (late ? 86_399_999 : 43_200_000));
     await fc.assert(
-      fc.asyncProperty(fc.array(referralOpArb({ days: 70, toggles: true }), { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
+      fc.asyncProperty(fc.array(referralOpArb({ days: 70, toggles: true, renames: true }), { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
         for (const table of ['referrals', 'period_scores', 'period_score_counts', 'referral_days', 'users']) await run(db, `delete from ${table}`);
         await applyReferralHistory(db, ops, (day) => at(day, late));
 
@@ -265,6 +265,11 @@ describe('period_scores under random histories', () => {
         expect(
           Object.fromEntries(kept.filter((r) => r.referrals > 0).map((r) => [`${r.period}:${r.userId}`, { n: r.referrals, reached: Number(r.reachedAt) }])),
         ).toEqual(Object.fromEntries(expected));
+
+        // Every month's row carries its referrer as users holds them now (migration 0023):
+        // the leaderboard reads names and who is active from period_scores alone.
+        const people = new Map((await db.select().from(users)).map((u) => [u.id, [u.name, u.leaderboardDisplay, u.status]]));
+        for (const r of kept) expect([r.name, r.leaderboardDisplay, r.status]).toEqual(people.get(r.userId));
 
         const active = new Set((await db.select({ id: users.id }).from(users).where(eq(users.status, 'active'))).map((u) => u.id));
         const groups = new Map<string, number>();

@@ -226,6 +226,9 @@ function writeSqlite(sqlite: SqliteConnection, seed: SeedPlan, bar: Bar): void {
  * statement. The per-row score_counts triggers are set aside for the load (one pass
  * rebuilds the table afterwards), which is what makes a million users take seconds.
  */
+/** The per-row period_score_counts triggers of PostgreSQL migration 0008. */
+const PERIOD_COUNT_TRIGGERS = ['period_scores_counts_insert', 'period_scores_counts_update'];
+
 async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void> {
   const { n, hash, codes, counts, referredBy, lastAt, createdAt } = seed;
   const client = await pool.connect();
@@ -233,8 +236,9 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
     await client.query('begin');
     await client.query('alter table users disable trigger user');
     // The monthly counts are rebuilt in one pass below, like score_counts: per-row upserts
-    // of a few shared rows would bloat them on PostgreSQL.
-    await client.query('alter table period_scores disable trigger user');
+    // of a few shared rows would bloat them on PostgreSQL. (The trigger that copies the
+    // referrer's name into period_scores stays on: it writes only the row being inserted.)
+    for (const trigger of PERIOD_COUNT_TRIGGERS) await client.query(`alter table period_scores disable trigger ${trigger}`);
     // channel_days too: every referral would rewrite one of a handful of rows.
     await client.query('alter table referrals disable trigger referrals_channel_days_insert');
     for (let from = 1; from <= n; from += BATCH) {
@@ -284,7 +288,7 @@ async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void
       bar?.increment(referred.length);
     }
     await client.query('alter table users enable trigger user');
-    await client.query('alter table period_scores enable trigger user');
+    for (const trigger of PERIOD_COUNT_TRIGGERS) await client.query(`alter table period_scores enable trigger ${trigger}`);
     await client.query('alter table referrals enable trigger referrals_channel_days_insert');
     await client.query(`
       insert into channel_days (day, channel, signups, confirmed, credited)

@@ -371,12 +371,19 @@ export const periodScores = pgTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     referrals: integer('referrals').notNull().default(0),
     reachedAt: bigint('reached_at', { mode: 'number' }).notNull(),
+    name: text('name').notNull().default(''),
+    leaderboardDisplay: text('leaderboard_display', { enum: LEADERBOARD_DISPLAYS }).notNull().default('name'),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
   },
   (t) => [
     primaryKey({ columns: [t.period, t.userId] }),
+    // INCLUDE (name, leaderboard_display) is added by hand in migration 0013.
     index('period_scores_ranking_idx')
       .on(t.period, desc(t.referrals), t.reachedAt, t.userId)
-      .where(sql`referrals > 0`),
+      .where(sql`status = 'active' and referrals > 0`),
+    index('period_scores_user_idx').on(t.userId),
   ],
 );
 

@@ -415,13 +415,27 @@ export const periodScores = sqliteTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     referrals: integer('referrals').notNull().default(0),
     reachedAt: integer('reached_at').notNull(),
+    /**
+     * The referrer's name, leaderboard display choice and status, copied from users by
+     * triggers (migration 0023): on insert, and on every change to the user. A month's page
+     * then reads one index, as all time reads users_ranking_idx, with no join.
+     */
+    name: text('name').notNull().default(''),
+    leaderboardDisplay: text('leaderboard_display', { enum: LEADERBOARD_DISPLAYS }).notNull().default('name'),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
   },
   (t) => [
     primaryKey({ columns: [t.period, t.userId] }),
     // A month's order, only over rows that count: a page is an index range, not a sort.
+    // On SQLite the index also covers name and leaderboard_display (migration 0023),
+    // which drizzle-kit cannot express.
     index('period_scores_ranking_idx')
       .on(t.period, desc(t.referrals), t.reachedAt, t.userId)
-      .where(sql`referrals > 0`),
+      .where(sql`status = 'active' and referrals > 0`),
+    // A user's months: the copy above follows a rename, and disabling leaves every month.
+    index('period_scores_user_idx').on(t.userId),
   ],
 );
 

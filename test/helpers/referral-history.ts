@@ -1,7 +1,7 @@
 import { and, eq, ne } from 'drizzle-orm';
 import fc from 'fast-check';
 import type { Db } from '../../src/db/client.js';
-import { referrals, users, type User } from '../../src/db/schema.js';
+import { LEADERBOARD_DISPLAYS, referrals, users, type LeaderboardDisplay, type User } from '../../src/db/schema.js';
 import { insertUser } from './db.js';
 
 /**
@@ -14,10 +14,14 @@ export type ReferralOp =
   | { kind: 'credit'; which: number; day: number }
   | { kind: 'leave'; which: number; to: 'revoked' | 'held' | 'rejected' }
   | { kind: 'delete'; which: number }
-  | { kind: 'toggle'; referrer: number };
+  | { kind: 'toggle'; referrer: number }
+  | { kind: 'rename'; referrer: number; name: string; display: LeaderboardDisplay };
 
-/** Ops over `days` days; `toggle` (a referrer disabled or enabled) only when asked for. */
-export function referralOpArb(options: { days: number; toggles?: boolean }): fc.Arbitrary<ReferralOp> {
+/**
+ * Ops over `days` days; `toggle` (a referrer disabled or enabled) and `rename` (a new name
+ * and leaderboard display choice) only when asked for.
+ */
+export function referralOpArb(options: { days: number; toggles?: boolean; renames?: boolean }): fc.Arbitrary<ReferralOp> {
   const day = fc.integer({ min: 0, max: options.days });
   const ops: fc.Arbitrary<ReferralOp>[] = [
     fc.record({ kind: fc.constant('add' as const), referrer: fc.integer({ min: 0, max: 2 }), credited: fc.boolean(), day }),
@@ -26,6 +30,16 @@ export function referralOpArb(options: { days: number; toggles?: boolean }): fc.
     fc.record({ kind: fc.constant('delete' as const), which: fc.nat() }),
   ];
   if (options.toggles) ops.push(fc.record({ kind: fc.constant('toggle' as const), referrer: fc.integer({ min: 0, max: 2 }) }));
+  if (options.renames) {
+    ops.push(
+      fc.record({
+        kind: fc.constant('rename' as const),
+        referrer: fc.integer({ min: 0, max: 2 }),
+        name: fc.string({ minLength: 1, maxLength: 12 }),
+        display: fc.constantFrom(...LEADERBOARD_DISPLAYS),
+      }),
+    );
+  }
   return fc.oneof(...ops);
 }
 
@@ -59,6 +73,10 @@ export async function applyReferralHistory(db: Db, ops: readonly ReferralOp[], a
         .update(users)
         .set({ status: u!.status === 'active' ? 'disabled' : 'active' })
         .where(eq(users.id, id));
+      continue;
+    }
+    if (op.kind === 'rename') {
+      await db.update(users).set({ name: op.name, leaderboardDisplay: op.display }).where(eq(users.id, referrers[op.referrer]!.id));
       continue;
     }
     if (ids.length === 0) continue;

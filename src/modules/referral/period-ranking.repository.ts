@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { prepared } from '../../db/sql.js';
-import { periodScoreCounts, periodScores, users } from '../../db/schema.js';
+import { periodScoreCounts, periodScores } from '../../db/schema.js';
 import type { RankedRow, RankingSource, RankKey } from './referral.repository.js';
 
 /**
@@ -10,14 +10,15 @@ import type { RankedRow, RankingSource, RankKey } from './referral.repository.js
  * referrers hold each count in the month), both kept by triggers in the transaction of
  * every credit and revocation (migration 0018 / PostgreSQL 0008). The statements mirror
  * the all-time ones in referral.repository.ts: a page is a range of
- * period_scores_ranking_idx plus a primary-key read of 20 users, a rank is a sum over a
- * few hundred score groups, whatever the number of users.
+ * period_scores_ranking_idx, which holds only active referrers and covers their names
+ * (copied from users by triggers, migration 0023 / PostgreSQL 0013), so no user is read;
+ * a rank is a sum over a few hundred score groups, whatever the number of users.
  */
 export function createPeriodRanking(db: Db) {
   const columns = {
-    id: users.id,
-    name: users.name,
-    display: users.leaderboardDisplay,
+    id: periodScores.userId,
+    name: periodScores.name,
+    display: periodScores.leaderboardDisplay,
     referrals: periodScores.referrals,
     reachedAt: sql<number>`${periodScores.reachedAt}`.mapWith(Number),
   };
@@ -28,10 +29,11 @@ export function createPeriodRanking(db: Db) {
     id: sql.placeholder('id'),
     limit: sql.placeholder('limit'),
   };
-  const RANKED = and(eq(periodScores.period, p.period), gt(periodScores.referrals, 0), eq(users.status, 'active'));
+  // Literals, not parameters, so the planner can see the ranking index's predicate holds.
+  const RANKED = and(eq(periodScores.period, p.period), sql`${periodScores.status} = 'active' and ${periodScores.referrals} > 0`);
   const order = [desc(periodScores.referrals), asc(periodScores.reachedAt), asc(periodScores.userId)] as const;
   const reverse = [asc(periodScores.referrals), desc(periodScores.reachedAt), desc(periodScores.userId)] as const;
-  const rows = () => db.select(columns).from(periodScores).innerJoin(users, eq(users.id, periodScores.userId));
+  const rows = () => db.select(columns).from(periodScores);
 
   const pageStmt = prepared(
     rows()
