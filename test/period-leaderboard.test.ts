@@ -246,42 +246,46 @@ describe('period_scores under random histories', () => {
     // Days from 1 January: 70 days cross two month ends; late = a millisecond before midnight.
     const at = (day: number, late: boolean) => new Date(Date.UTC(2026, 0, 1 + day) + (late ? 86_399_999 : 43_200_000));
     await fc.assert(
-      fc.asyncProperty(fc.array(referralOpArb({ days: 70, toggles: true, renames: true }), { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, late) => {
-        for (const table of ['referrals', 'period_scores', 'period_score_counts', 'referral_days', 'users']) await run(db, `delete from ${table}`);
-        await applyReferralHistory(db, ops, (day) => at(day, late));
+      fc.asyncProperty(
+        fc.array(referralOpArb({ days: 70, toggles: true, renames: true }), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        async (ops, late) => {
+          for (const table of ['referrals', 'period_scores', 'period_score_counts', 'referral_days', 'users']) await run(db, `delete from ${table}`);
+          await applyReferralHistory(db, ops, (day) => at(day, late));
 
-        // The brute force: every credited referral, grouped by month and referrer in TypeScript.
-        const credited = await db
-          .select({ referrerId: referrals.referrerId, at: referrals.creditedAt })
-          .from(referrals)
-          .where(eq(referrals.status, 'credited'));
-        const expected = new Map<string, { n: number; reached: number }>();
-        for (const c of credited) {
-          const key = `${periodOf(c.at!)}:${c.referrerId}`;
-          const e = expected.get(key) ?? { n: 0, reached: 0 };
-          expected.set(key, { n: e.n + 1, reached: Math.max(e.reached, c.at!.getTime()) });
-        }
-        const kept = await db.select().from(periodScores);
-        expect(
-          Object.fromEntries(kept.filter((r) => r.referrals > 0).map((r) => [`${r.period}:${r.userId}`, { n: r.referrals, reached: Number(r.reachedAt) }])),
-        ).toEqual(Object.fromEntries(expected));
+          // The brute force: every credited referral, grouped by month and referrer in TypeScript.
+          const credited = await db
+            .select({ referrerId: referrals.referrerId, at: referrals.creditedAt })
+            .from(referrals)
+            .where(eq(referrals.status, 'credited'));
+          const expected = new Map<string, { n: number; reached: number }>();
+          for (const c of credited) {
+            const key = `${periodOf(c.at!)}:${c.referrerId}`;
+            const e = expected.get(key) ?? { n: 0, reached: 0 };
+            expected.set(key, { n: e.n + 1, reached: Math.max(e.reached, c.at!.getTime()) });
+          }
+          const kept = await db.select().from(periodScores);
+          expect(
+            Object.fromEntries(kept.filter((r) => r.referrals > 0).map((r) => [`${r.period}:${r.userId}`, { n: r.referrals, reached: Number(r.reachedAt) }])),
+          ).toEqual(Object.fromEntries(expected));
 
-        // Every month's row carries its referrer as users holds them now (migration 0023):
-        // the leaderboard reads names and who is active from period_scores alone.
-        const people = new Map((await db.select().from(users)).map((u) => [u.id, [u.name, u.leaderboardDisplay, u.status]]));
-        for (const r of kept) expect([r.name, r.leaderboardDisplay, r.status]).toEqual(people.get(r.userId));
+          // Every month's row carries its referrer as users holds them now (migration 0023):
+          // the leaderboard reads names and who is active from period_scores alone.
+          const people = new Map((await db.select().from(users)).map((u) => [u.id, [u.name, u.leaderboardDisplay, u.status]]));
+          for (const r of kept) expect([r.name, r.leaderboardDisplay, r.status]).toEqual(people.get(r.userId));
 
-        const active = new Set((await db.select({ id: users.id }).from(users).where(eq(users.status, 'active'))).map((u) => u.id));
-        const groups = new Map<string, number>();
-        for (const [key, e] of expected) {
-          const [period, referrerId] = key.split(':').map(Number);
-          if (!active.has(referrerId!)) continue;
-          groups.set(`${period}:${e.n}`, (groups.get(`${period}:${e.n}`) ?? 0) + 1);
-        }
-        const counts = await db.select().from(periodScoreCounts);
-        // Exactly the groups that hold someone: an emptied group is removed (migration 0021).
-        expect(Object.fromEntries(counts.map((c) => [`${c.period}:${c.score}`, c.users]))).toEqual(Object.fromEntries(groups));
-      }),
+          const active = new Set((await db.select({ id: users.id }).from(users).where(eq(users.status, 'active'))).map((u) => u.id));
+          const groups = new Map<string, number>();
+          for (const [key, e] of expected) {
+            const [period, referrerId] = key.split(':').map(Number);
+            if (!active.has(referrerId!)) continue;
+            groups.set(`${period}:${e.n}`, (groups.get(`${period}:${e.n}`) ?? 0) + 1);
+          }
+          const counts = await db.select().from(periodScoreCounts);
+          // Exactly the groups that hold someone: an emptied group is removed (migration 0021).
+          expect(Object.fromEntries(counts.map((c) => [`${c.period}:${c.score}`, c.users]))).toEqual(Object.fromEntries(groups));
+        },
+      ),
       { numRuns: 60 },
     );
   });
