@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { prepared } from '../../db/sql.js';
+import { perKey, prepared } from '../../db/sql.js';
 import { periodScoreCounts, periodScores } from '../../db/schema.js';
 import type { RankedRow, RankingSource, RankKey } from './referral.repository.js';
 
@@ -23,105 +23,110 @@ export function createPeriodRanking(db: Db) {
     reachedAt: sql<number>`${periodScores.reachedAt}`.mapWith(Number),
   };
   const p = {
-    period: sql.placeholder('period'),
     referrals: sql.placeholder('referrals'),
     at: sql.placeholder('at'),
     id: sql.placeholder('id'),
     limit: sql.placeholder('limit'),
   };
-  // Literals, not parameters, so the planner can see the ranking index's predicate holds.
-  const RANKED = and(eq(periodScores.period, p.period), sql`${periodScores.status} = 'active' and ${periodScores.referrals} > 0`);
   const order = [desc(periodScores.referrals), asc(periodScores.reachedAt), asc(periodScores.userId)] as const;
   const reverse = [asc(periodScores.referrals), desc(periodScores.reachedAt), desc(periodScores.userId)] as const;
-  const rows = () => db.select(columns).from(periodScores);
 
-  const pageStmt = prepared(
-    rows()
-      .where(RANKED)
-      .orderBy(...order)
-      .limit(p.limit)
-      .offset(sql.placeholder('offset')),
-  );
-  const inGroupStmt = prepared(
-    rows()
-      .where(and(RANKED, sql`${periodScores.referrals} = ${p.referrals}`))
-      .orderBy(...order)
-      .limit(p.limit)
-      .offset(sql.placeholder('offset')),
-  );
-  const afterSameScoreStmt = prepared(
-    rows()
-      .where(and(RANKED, sql`${periodScores.referrals} = ${p.referrals} and (${periodScores.reachedAt}, ${periodScores.userId}) > (${p.at}, ${p.id})`))
-      .orderBy(...order)
-      .limit(p.limit),
-  );
-  const afterLowerScoresStmt = prepared(
-    rows()
-      .where(and(RANKED, sql`${periodScores.referrals} < ${p.referrals}`))
-      .orderBy(...order)
-      .limit(p.limit),
-  );
-  const beforeSameScoreStmt = prepared(
-    rows()
-      .where(and(RANKED, sql`${periodScores.referrals} = ${p.referrals} and (${periodScores.reachedAt}, ${periodScores.userId}) < (${p.at}, ${p.id})`))
-      .orderBy(...reverse)
-      .limit(p.limit),
-  );
-  const beforeHigherScoresStmt = prepared(
-    rows()
-      .where(and(RANKED, sql`${periodScores.referrals} > ${p.referrals}`))
-      .orderBy(...reverse)
-      .limit(p.limit),
-  );
-  const totalStmt = prepared(
-    db
-      .select({ n: sql<number>`coalesce(sum(${periodScoreCounts.users}), 0)`.mapWith(Number) })
-      .from(periodScoreCounts)
-      .where(eq(periodScoreCounts.period, p.period)),
-  );
-  const scoresBetweenStmt = prepared(
-    db
-      .select({ score: periodScoreCounts.score, users: periodScoreCounts.users })
-      .from(periodScoreCounts)
-      .where(
-        and(
-          eq(periodScoreCounts.period, p.period),
-          gt(periodScoreCounts.score, sql.placeholder('low')),
-          lte(periodScoreCounts.score, sql.placeholder('high')),
-          gt(periodScoreCounts.users, 0),
-        ),
-      )
-      .orderBy(desc(periodScoreCounts.score)),
-  );
-  const aboveStmt = prepared(
-    db
-      .select({ n: sql<number>`coalesce(sum(${periodScoreCounts.users}), 0)`.mapWith(Number) })
-      .from(periodScoreCounts)
-      .where(and(eq(periodScoreCounts.period, p.period), gt(periodScoreCounts.score, p.referrals))),
-  );
+  // One month's statements, with the month written in on SQLite (see perKey): page 1 and
+  // its ranks would otherwise be planned again on every request.
+  const statementsOf = perKey('period', 24, (period) => {
+    // Literals, not parameters, so the planner can see the ranking index's predicate holds.
+    const RANKED = sql`${periodScores.period} = ${period} and ${periodScores.status} = 'active' and ${periodScores.referrals} > 0`;
+    const rows = () => db.select(columns).from(periodScores);
+    // A month holds a few hundred score groups at most (emptied ones are deleted): the
+    // totals and ranks read the month's range of the covering index and compare the score
+    // there. The unary plus keeps the score out of the index seek, so SQLite does not plan
+    // the statement again for every new score (see perKey).
+    const MONTH = sql`${periodScoreCounts.period} = ${period}`;
+    const score = sql`+${periodScoreCounts.score}`;
+    return {
+      page: prepared(
+        rows()
+          .where(RANKED)
+          .orderBy(...order)
+          .limit(p.limit)
+          .offset(sql.placeholder('offset')),
+      ),
+      inGroup: prepared(
+        rows()
+          .where(and(RANKED, sql`${periodScores.referrals} = ${p.referrals}`))
+          .orderBy(...order)
+          .limit(p.limit)
+          .offset(sql.placeholder('offset')),
+      ),
+      afterSameScore: prepared(
+        rows()
+          .where(and(RANKED, sql`${periodScores.referrals} = ${p.referrals} and (${periodScores.reachedAt}, ${periodScores.userId}) > (${p.at}, ${p.id})`))
+          .orderBy(...order)
+          .limit(p.limit),
+      ),
+      afterLowerScores: prepared(
+        rows()
+          .where(and(RANKED, sql`${periodScores.referrals} < ${p.referrals}`))
+          .orderBy(...order)
+          .limit(p.limit),
+      ),
+      beforeSameScore: prepared(
+        rows()
+          .where(and(RANKED, sql`${periodScores.referrals} = ${p.referrals} and (${periodScores.reachedAt}, ${periodScores.userId}) < (${p.at}, ${p.id})`))
+          .orderBy(...reverse)
+          .limit(p.limit),
+      ),
+      beforeHigherScores: prepared(
+        rows()
+          .where(and(RANKED, sql`${periodScores.referrals} > ${p.referrals}`))
+          .orderBy(...reverse)
+          .limit(p.limit),
+      ),
+      total: prepared(
+        db
+          .select({ n: sql<number>`coalesce(sum(${periodScoreCounts.users}), 0)`.mapWith(Number) })
+          .from(periodScoreCounts)
+          .where(MONTH),
+      ),
+      scoresBetween: prepared(
+        db
+          .select({ score: periodScoreCounts.score, users: periodScoreCounts.users })
+          .from(periodScoreCounts)
+          .where(and(MONTH, sql`${score} > ${sql.placeholder('low')} and ${score} <= ${sql.placeholder('high')}`))
+          .orderBy(desc(periodScoreCounts.score)),
+      ),
+      above: prepared(
+        db
+          .select({ n: sql<number>`coalesce(sum(${periodScoreCounts.users}), 0)`.mapWith(Number) })
+          .from(periodScoreCounts)
+          .where(and(MONTH, sql`${score} > ${p.referrals}`)),
+      ),
+    };
+  });
 
   /** The ranking of one month (`period` = YYYYMM), with the all-time ranking's interface. */
   return function forPeriod(period: number): RankingSource {
+    const s = statementsOf(period);
     const keyParams = (key: RankKey, limit: number) => ({ period, referrals: key.referrals, at: key.reachedAt, id: key.id, limit });
     return {
-      rankedPage: (offset, limit): Promise<RankedRow[]> => pageStmt.all({ period, offset, limit }),
+      rankedPage: (offset, limit): Promise<RankedRow[]> => s.page.all({ period, offset, limit }),
       async rankedFromGroup(score, skip, limit) {
-        const found = await inGroupStmt.all({ period, referrals: score, offset: skip, limit });
-        return found.length < limit ? found.concat(await afterLowerScoresStmt.all({ period, referrals: score, limit: limit - found.length })) : found;
+        const found = await s.inGroup.all({ period, referrals: score, offset: skip, limit });
+        return found.length < limit ? found.concat(await s.afterLowerScores.all({ period, referrals: score, limit: limit - found.length })) : found;
       },
       async rankedAfter(key, limit) {
-        const found = await afterSameScoreStmt.all(keyParams(key, limit));
-        return found.length < limit ? found.concat(await afterLowerScoresStmt.all(keyParams(key, limit - found.length))) : found;
+        const found = await s.afterSameScore.all(keyParams(key, limit));
+        return found.length < limit ? found.concat(await s.afterLowerScores.all(keyParams(key, limit - found.length))) : found;
       },
       async rankedBefore(key, limit) {
-        const found = await beforeSameScoreStmt.all(keyParams(key, limit));
-        const more = found.length < limit ? await beforeHigherScoresStmt.all(keyParams(key, limit - found.length)) : [];
+        const found = await s.beforeSameScore.all(keyParams(key, limit));
+        const more = found.length < limit ? await s.beforeHigherScores.all(keyParams(key, limit - found.length)) : [];
         return found.concat(more).reverse();
       },
-      totalRanked: async () => (await totalStmt.get({ period }))?.n ?? 0,
-      scoresBetween: (low, high) => scoresBetweenStmt.all({ period, low, high }),
-      scoreGroups: () => scoresBetweenStmt.all({ period, low: 0, high: 2_147_483_647 }),
-      countAbove: async (referrals) => (await aboveStmt.get({ period, referrals }))?.n ?? 0,
+      totalRanked: async () => (await s.total.get({ period }))?.n ?? 0,
+      scoresBetween: (low, high) => s.scoresBetween.all({ period, low, high }),
+      scoreGroups: () => s.scoresBetween.all({ period, low: 0, high: 2_147_483_647 }),
+      countAbove: async (referrals) => (await s.above.get({ period, referrals }))?.n ?? 0,
     };
   };
 }
