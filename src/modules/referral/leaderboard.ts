@@ -86,8 +86,12 @@ export function locateRow(groups: readonly { score: number; users: number }[], o
   return null;
 }
 
-/** Ranks for a window of ranked rows, from score_counts (never a count over users). */
-async function ranksOf(repo: RankingSource, rows: { referrals: number }[]): Promise<number[]> {
+/**
+ * Ranks for a window of ranked rows, from score_counts (never a count over users).
+ * `fromTop`: the window starts at the first row of the ranking (page 1), so nobody ranks
+ * above it and that count is not read.
+ */
+async function ranksOf(repo: RankingSource, rows: { referrals: number }[], fromTop = false): Promise<number[]> {
   if (rows.length === 0) return [];
   let low = Infinity;
   let high = -Infinity;
@@ -95,7 +99,7 @@ async function ranksOf(repo: RankingSource, rows: { referrals: number }[]): Prom
     low = Math.min(low, r.referrals);
     high = Math.max(high, r.referrals);
   }
-  const [scores, above] = await Promise.all([repo.scoresBetween(low, high), repo.countAbove(high)]);
+  const [scores, above] = await Promise.all([repo.scoresBetween(low, high), fromTop ? 0 : repo.countAbove(high)]);
   return rankRows(rows, scores, above);
 }
 
@@ -198,7 +202,7 @@ export function createLeaderboard(deps: LeaderboardDeps) {
 
   async function build(period: Period, page: number, rows: RankedRow[], totalRanked: number, version: number): Promise<LeaderboardPage> {
     const totalPages = Math.max(1, Math.ceil(totalRanked / PAGE_SIZE));
-    const ranks = await ranksOf(sourceOf(period), rows);
+    const ranks = await ranksOf(sourceOf(period), rows, page === 1);
     const first = rows[0];
     const last = rows[rows.length - 1];
     return {
