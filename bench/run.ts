@@ -32,6 +32,9 @@ const want = (section: string) => !only || only.includes(section);
 const SMALL = 1_000;
 const LARGE = quick ? 20_000 : 1_000_000;
 const DURATION = quick ? 2_000 : 8_000;
+/** One side-by-side measurement: sideBySide takes ROUNDS of them per side, in ABBA order. */
+const SLICE = DURATION / 2;
+const ROUNDS = 6;
 const COST = 10;
 const PASSWORD = 'seed-password-123';
 const node = process.execPath;
@@ -171,7 +174,7 @@ async function load(spec: object): Promise<Load> {
 }
 
 const get = (base: string, p: string, connections = 16, headers?: Record<string, string>) =>
-  load({ base, mode: 'closed', durationMs: DURATION, connections, steps: [{ method: 'GET', path: p, headers }] });
+  load({ base, mode: 'closed', durationMs: SLICE, connections, steps: [{ method: 'GET', path: p, headers }] });
 
 /** Logs in over HTTP as a browser would and returns the session cookie. */
 async function sessionFor(base: string, email: string): Promise<string> {
@@ -288,13 +291,22 @@ function rssMb(pid: number): number {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Alternates a and b `rounds` times so drift on a noisy machine hits both alike. */
-async function sideBySide(a: () => Promise<Load>, b: () => Promise<Load>, rounds = 3): Promise<[Load[], Load[]]> {
+/**
+ * Alternates a and b in short slices, in ABBA order (a b, b a, a b, …), so the noise of a
+ * shared machine, which comes in bursts of seconds, and any drift over the run hit both
+ * alike. (Three rounds of 8 s, a then b, gave one row 0.83 and 0.91 on the same code.)
+ */
+async function sideBySide(a: () => Promise<Load>, b: () => Promise<Load>, rounds = ROUNDS): Promise<[Load[], Load[]]> {
   const as: Load[] = [];
   const bs: Load[] = [];
   for (let i = 0; i < rounds; i++) {
-    as.push(await a());
-    bs.push(await b());
+    if (i % 2 === 0) {
+      as.push(await a());
+      bs.push(await b());
+    } else {
+      bs.push(await b());
+      as.push(await a());
+    }
   }
   return [as, bs];
 }
@@ -455,7 +467,7 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     const signupSpec = async (base: string, t: Target) => ({
       base,
       mode: 'closed',
-      durationMs: DURATION,
+      durationMs: SLICE,
       connections: 8,
       steps: [
         { method: 'GET', path: '/auth/signup' },
@@ -530,7 +542,7 @@ async function measureEngine(small: Target, large: Target, rows: Row[]): Promise
     const loginSpec = {
       base: app.base,
       mode: 'closed',
-      durationMs: DURATION,
+      durationMs: SLICE,
       connections: 8,
       steps: [
         { method: 'GET', path: '/auth/login' },
@@ -735,11 +747,11 @@ function report(rows: Row[], started: number): void {
 Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC
 (${os.availableParallelism()} cores, Node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s in all).
 
-Each line compares two measurements taken back to back in this run (alternated three times),
-so the machine's noise hits both alike. The server is \`dist/server.js\` with one
+Each line compares two measurements taken side by side in this run: ${ROUNDS} slices of
+${SLICE / 1000} s each, alternated a b, b a, a b, … so the machine's noise, which comes in
+bursts, hits both alike. The server is \`dist/server.js\` with one
 worker, rate limits off, bcrypt cost ${COST}; the load comes from \`bench/load.ts\` in its
-own process (16 keep-alive connections, ${DURATION / 1000} s per measurement; latency at a
-fixed 200 requests per second). ${canPin ? 'The server (all its threads) runs on core 0 and every load generator on core 1 (`taskset`), as clients would be on other machines.' : 'Processes are not pinned (taskset or a second core is missing).'}
+own process (16 keep-alive connections; latency at a fixed 200 requests per second). ${canPin ? 'The server (all its threads) runs on core 0 and every load generator on core 1 (`taskset`), as clients would be on other machines.' : 'Processes are not pinned (taskset or a second core is missing).'}
 Databases are made by \`npm run db:seed\`. This is a shared virtual machine: runs of the
 same build differ by ±15%, which is why only ratios are reported.
 
@@ -772,6 +784,11 @@ How to read it:
   by \`npm run db:seed\`, which is not pinned and shares the two cores with the server and
   the load generator). Every uncached read is a round trip, which is why absolute rates
   are lower; the cached page re-reads the ranking version at most every 250 ms.
+- *?period=month* is this month's leaderboard against all time, both uncached, on the
+  large database (the seed spreads its credits over the last 60 days). A month's page is
+  one range of \`period_scores_ranking_idx\`, which carries the names (no \`users\` row
+  is read), and its ranks come from \`period_score_counts\`, as all time's come from
+  \`users_ranking_idx\` and \`score_counts\`.
 - *Logins* are full browser logins (GET the form, POST it, 303). bcrypt runs at most
   cores − 1 at a time so that a flood leaves a core for page views; bcrypt's own rate is
   measured at that same parallelism, and also shown on all four libuv threads.

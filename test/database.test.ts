@@ -1,7 +1,8 @@
-import { count, eq } from 'drizzle-orm';
+import { count, eq, sql } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
+import { perKey, prepared } from '../src/db/sql.js';
 import { freshDatabase } from './helpers/app.js';
 import { insertUser, onPostgres } from './helpers/db.js';
 
@@ -76,5 +77,47 @@ describe.skipIf(onPostgres)('Database.transaction on SQLite', () => {
     );
     const [after] = await database.db.select({ n: users.referralsCount }).from(users).where(eq(users.id, user.id));
     expect(after!.n).toBe(50);
+  });
+});
+
+describe('perKey: statements for one integer key (a month)', () => {
+  let fresh: ReturnType<typeof freshDatabase>;
+  beforeAll(() => {
+    fresh = freshDatabase();
+  });
+  afterAll(async () => {
+    await fresh.database.close();
+    fresh.drop();
+  });
+
+  // What the month leaderboard's statements go through: on SQLite the key is written into
+  // the statement (planned once, never again for a new parameter value), on PostgreSQL it
+  // stays a parameter of one named statement (no new statement per month on each connection).
+  it('writes the key into the statement on SQLite, keeping the last few keys, and keeps one parameterised statement on PostgreSQL', async () => {
+    const built: string[] = [];
+    const statementsOf = perKey('month', 2, (key) => {
+      const query = fresh.db
+        .select({ n: count() })
+        .from(users)
+        .where(sql`${users.referralsCount} = ${key}`);
+      built.push(query.toSQL().sql);
+      return { count: prepared(query) };
+    });
+    await insertUser(fresh.db, { name: 'Keyed' });
+    const countFor = async (key: number) => (await statementsOf(key).count.get({ month: key }))!.n;
+    expect(await countFor(0)).toBeGreaterThan(0);
+    expect(await countFor(7)).toBe(0);
+    expect(statementsOf(0)).toBe(statementsOf(0));
+    if (onPostgres) {
+      expect(built).toEqual([expect.stringMatching(/"referrals_count" = \$1\b/)]);
+      expect(statementsOf(7)).toBe(statementsOf(0));
+      return;
+    }
+    expect(built).toEqual([expect.stringMatching(/"referrals_count" = 0\b/), expect.stringMatching(/"referrals_count" = 7\b/)]);
+    await countFor(8); // a third key: the least recently used (7) is let go
+    await countFor(7);
+    expect(built).toHaveLength(4);
+    expect(() => statementsOf(1.5)).toThrow(TypeError);
+    expect(() => statementsOf(Number.NaN)).toThrow(TypeError);
   });
 });
