@@ -165,6 +165,25 @@ describe('monthly leaderboards', () => {
     ]);
   });
 
+  it('shows a referrer in every month as they now choose to appear, after a display change and an admin’s rename', async () => {
+    const t = appAt('2026-08-20T00:00:00Z');
+    const ada = await referrer(t, 'Ada Lovelace');
+    await friends(t, ada.code, 2);
+    t.clock.set(new Date('2026-09-02T00:00:00Z'));
+    await friends(t, ada.code, 1);
+    expect(await board(t, '2026-08')).toEqual([[1, 'Ada Lovelace', 2]]);
+    let _csrf = await csrfFor(ada.agent, '/account');
+    expect((await ada.agent.post('/account/privacy').type('form').send({ display: 'initials', _csrf })).status).toBe(303);
+    expect(await board(t, '2026-08')).toEqual([[1, 'Ada L.', 2]]);
+    expect(await board(t, 'month')).toEqual([[1, 'Ada L.', 1]]);
+    const boss = await admin(t);
+    _csrf = await csrfFor(boss, `/admin/users/${ada.id}`);
+    const edited = await boss.post(`/admin/users/${ada.id}/profile`).type('form').send({ name: 'Augusta King', email: ada.email, _csrf });
+    expect(edited.status).toBe(303);
+    expect(await board(t, '2026-08')).toEqual([[1, 'Augusta K.', 2]]);
+    expect((await bare(t).get('/referral/leaderboard?period=month')).text).toContain('Augusta K.');
+  });
+
   it('follows the month when it turns, even with pages cached, and keeps a past month as it was', async () => {
     const t = appAt('2026-09-30T23:00:00Z');
     const ada = await referrer(t, 'September Star');

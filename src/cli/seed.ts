@@ -221,14 +221,14 @@ function writeSqlite(sqlite: SqliteConnection, seed: SeedPlan, bar: Bar): void {
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
 }
 
+/** The per-row period_score_counts triggers of PostgreSQL migration 0008. */
+const PERIOD_COUNT_TRIGGERS = ['period_scores_counts_insert', 'period_scores_counts_update'];
+
 /**
  * PostgreSQL: each batch is one INSERT … SELECT FROM unnest(arrays), 50,000 rows per
  * statement. The per-row score_counts triggers are set aside for the load (one pass
  * rebuilds the table afterwards), which is what makes a million users take seconds.
  */
-/** The per-row period_score_counts triggers of PostgreSQL migration 0008. */
-const PERIOD_COUNT_TRIGGERS = ['period_scores_counts_insert', 'period_scores_counts_update'];
-
 async function writePostgres(pool: Pool, seed: SeedPlan, bar: Bar): Promise<void> {
   const { n, hash, codes, counts, referredBy, lastAt, createdAt } = seed;
   const client = await pool.connect();

@@ -1,6 +1,6 @@
 import { sql, type SQL, type SQLWrapper } from 'drizzle-orm';
-import type { Db } from './client.js';
 import { LRUCache } from 'lru-cache';
+import type { Db } from './client.js';
 import { engine } from './schema.js';
 
 /**
