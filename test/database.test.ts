@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema.js';
 import { perKey, prepared } from '../src/db/sql.js';
-import { freshDatabase } from './helpers/app.js';
+import { freshDatabase, freshDatabaseForSuite } from './helpers/app.js';
 import { insertUser, onPostgres } from './helpers/db.js';
 
 // The async unit of work over synchronous better-sqlite3: the pitfall is another
@@ -81,14 +81,7 @@ describe.skipIf(onPostgres)('Database.transaction on SQLite', () => {
 });
 
 describe('perKey: statements for one integer key (a month)', () => {
-  let fresh: ReturnType<typeof freshDatabase>;
-  beforeAll(() => {
-    fresh = freshDatabase();
-  });
-  afterAll(async () => {
-    await fresh.database.close();
-    fresh.drop();
-  });
+  const fresh = freshDatabaseForSuite();
 
   // What the month leaderboard's statements go through: on SQLite the key is written into
   // the statement (planned once, never again for a new parameter value), on PostgreSQL it
@@ -96,14 +89,14 @@ describe('perKey: statements for one integer key (a month)', () => {
   it('writes the key into the statement on SQLite, keeping the last few keys, and keeps one parameterised statement on PostgreSQL', async () => {
     const built: string[] = [];
     const statementsOf = perKey('month', 2, (key) => {
-      const query = fresh.db
-        .select({ n: count() })
+      const query = fresh()
+        .db.select({ n: count() })
         .from(users)
         .where(sql`${users.referralsCount} = ${key}`);
       built.push(query.toSQL().sql);
       return { count: prepared(query) };
     });
-    await insertUser(fresh.db, { name: 'Keyed' });
+    await insertUser(fresh().db, { name: 'Keyed' });
     const countFor = async (key: number) => (await statementsOf(key).count.get({ month: key }))!.n;
     expect(await countFor(0)).toBeGreaterThan(0);
     expect(await countFor(7)).toBe(0);

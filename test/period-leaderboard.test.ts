@@ -1,10 +1,10 @@
 import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import type supertest from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { periodScoreCounts, periodScores, referrals, users } from '../src/db/schema.js';
 import { periodOf } from '../src/modules/referral/period-ranking.repository.js';
-import { createTestClock, freshDatabase, makeTestApp, type TestApp } from './helpers/app.js';
+import { createTestClock, freshDatabaseForSuite, makeTestApp, type TestApp } from './helpers/app.js';
 import { insertUser, run, userByEmail } from './helpers/db.js';
 import { applyReferralHistory, referralOpArb } from './helpers/referral-history.js';
 import { bare } from './helpers/extra.js';
@@ -251,17 +251,10 @@ describe('monthly leaderboards', () => {
 });
 
 describe('period_scores under random histories', () => {
-  let fresh: ReturnType<typeof freshDatabase>;
-  beforeAll(() => {
-    fresh = freshDatabase();
-  });
-  afterAll(async () => {
-    await fresh.database.close();
-    fresh.drop();
-  });
+  const fresh = freshDatabaseForSuite();
 
   it('always holds every month’s counts, times, tie groups and each referrer’s name, display and status, as a brute force finds them', async () => {
-    const db = fresh.db;
+    const db = fresh().db;
     // Days from 1 January: 70 days cross two month ends; late = a millisecond before midnight.
     const at = (day: number, late: boolean) => new Date(Date.UTC(2026, 0, 1 + day) + (late ? 86_399_999 : 43_200_000));
     await fc.assert(

@@ -1,11 +1,11 @@
 import { and, count, eq, gt, sql } from 'drizzle-orm';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/client.js';
 import { scoreCounts, users } from '../src/db/schema.js';
 import { locateRow, rankRows } from '../src/modules/referral/leaderboard.js';
 import { createReferralRepository, type ReferralRepository } from '../src/modules/referral/referral.repository.js';
-import { freshDatabase } from './helpers/app.js';
+import { freshDatabaseForSuite } from './helpers/app.js';
 import { insertUser, query, run } from './helpers/db.js';
 import { applyReferralHistory, referralOpArb } from './helpers/referral-history.js';
 
@@ -84,17 +84,10 @@ async function bruteForce(db: Db) {
 describe('ranking structures under random histories', () => {
   // One database for the whole property, emptied by reset() before each run: one per run
   // would be 150 files, or 150 PostgreSQL databases.
-  let fresh: ReturnType<typeof freshDatabase>;
-  beforeAll(() => {
-    fresh = freshDatabase();
-  });
-  afterAll(async () => {
-    await fresh.database.close();
-    fresh.drop();
-  });
+  const fresh = freshDatabaseForSuite();
 
   it('score_counts, ranks, pages and key seeks all agree with a brute-force ranking', async () => {
-    const db = fresh.db;
+    const db = fresh().db;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), async (ops) => {
         await reset(db);
@@ -144,17 +137,10 @@ describe('ranking structures under random histories', () => {
 });
 
 describe('referral_days under random histories', () => {
-  let fresh: ReturnType<typeof freshDatabase>;
-  beforeAll(() => {
-    fresh = freshDatabase();
-  });
-  afterAll(async () => {
-    await fresh.database.close();
-    fresh.drop();
-  });
+  const fresh = freshDatabaseForSuite();
 
   it('always holds exactly the credited referrals per referrer and UTC day', async () => {
-    const db = fresh.db;
+    const db = fresh().db;
     // A time in the middle of a day, and one a millisecond before midnight: both ends of a day.
     const at = (day: number, late: boolean) => new Date(Date.UTC(2026, 0, 1 + day) + (late ? 86_399_999 : 43_200_000));
     await fc.assert(

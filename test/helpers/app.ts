@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import supertest from 'supertest';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Env } from '../../src/config.js';
@@ -69,6 +70,22 @@ export function freshDatabase(dir = tempDir()): { database: AppDatabase; db: Db;
   const database = openSqlite(file);
   migrateSqlite(database);
   return { database, db: database.db, file, url: undefined, drop: () => {} };
+}
+
+/**
+ * A fresh database for the tests of one describe block: made before them, closed and
+ * dropped after. The getter is read inside the tests (the database exists only then).
+ */
+export function freshDatabaseForSuite(): () => ReturnType<typeof freshDatabase> {
+  let fresh: ReturnType<typeof freshDatabase> | undefined;
+  beforeAll(() => {
+    fresh = freshDatabase();
+  });
+  afterAll(async () => {
+    await fresh?.database.close();
+    fresh?.drop();
+  });
+  return () => fresh!;
 }
 
 export interface TestApp {
