@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { LEADERBOARD_DISPLAYS } from '../../db/schema.js';
 import { PasswordSchema } from '../auth/auth.schemas.js';
-import { EmailSchema, NameSchema } from '../users/users.schemas.js';
+import { EmailSchema, NameSchema, requiredString } from '../users/users.schemas.js';
 import { VanityCodeSchema } from '../referral/referral-code.js';
 
-const CurrentPassword = z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1000, 'That password is too long.');
+const CurrentPassword = requiredString('Enter your current password.').min(1, 'Enter your current password.').max(1000, 'That password is too long.');
 
 export const NameFormSchema = z.object({ name: NameSchema });
 export const EmailFormSchema = z.object({ email: EmailSchema, current_password: CurrentPassword });

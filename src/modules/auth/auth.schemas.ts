@@ -1,14 +1,12 @@
 import { z } from 'zod';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { ReferralCodeInputSchema } from '../referral/referral-code.js';
-import { EmailSchema, NameSchema } from '../users/users.schemas.js';
+import { EmailSchema, NameSchema, requiredString } from '../users/users.schemas.js';
 
 const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary['passwords-common']);
 
 export const PASSWORD_MIN_CHARS = 8;
 export const PASSWORD_MAX_BYTES = 72;
-
-const requiredString = (message: string) => z.string({ error: message });
 
 /**
  * bcrypt reads at most 72 bytes and stops at a NUL byte, so both are refused outright

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { CONTROL_CHARS } from '../../http/validate.js';
 
-const requiredString = (message: string) => z.string({ error: message });
+/** A string field whose absence (or a non-string) answers `message`. */
+export const requiredString = (message: string) => z.string({ error: message });
 
 /** Trimmed; lower-cased only for uniqueness and lookup (see normalizeEmail). */
 export const EmailSchema = requiredString('Enter your email address.')
